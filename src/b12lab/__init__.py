@@ -1,0 +1,65 @@
+"""b12lab: cited, reproducible interpretation of vitamin B12 laboratory results.
+
+b12lab supports, and does not replace, clinical judgement.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from b12lab import tables
+from b12lab.analytes import ANALYTES, Analyte
+from b12lab.categories import Category, Censoring, Interpretation
+from b12lab.errors import (
+    B12LabError,
+    DimensionError,
+    ImplausibleValueError,
+    InvalidValueError,
+    MeasurementError,
+    TableError,
+    TableIntegrityError,
+    TableNotFoundError,
+    TableValidationError,
+    UnknownAnalyteError,
+    UnknownUnitError,
+)
+from b12lab.measurements import Measurement, measure, normalize
+from b12lab.patient import classify
+from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
+from b12lab.units import registry
+
+try:
+    __version__ = version("b12lab")
+except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ANALYTES",
+    "Analyte",
+    "B12LabError",
+    "Category",
+    "Censoring",
+    "DimensionError",
+    "Flag",
+    "ImplausibleValueError",
+    "Interpretation",
+    "InvalidValueError",
+    "MarkerResult",
+    "Measurement",
+    "MeasurementError",
+    "Reason",
+    "Result",
+    "TableError",
+    "TableIntegrityError",
+    "TableNotFoundError",
+    "TableRef",
+    "TableValidationError",
+    "UnknownAnalyteError",
+    "UnknownUnitError",
+    "__version__",
+    "classify",
+    "measure",
+    "normalize",
+    "registry",
+    "tables",
+]

@@ -1,0 +1,196 @@
+"""Read one result as a laboratory gives it: ``"160 pg/mL"``, ``"<148 pmol/L"``, ``(0.52, "µM")``.
+
+Censored results (``<50``, ``≥1476``) are real laboratory output. They keep their censoring
+through normalization and become intervals for classification.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import pint
+
+from b12lab.analytes import get_analyte
+from b12lab.categories import Censoring
+from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
+from b12lab.units import Quantity, conversion_factor, display_unit, registry
+
+__all__ = ["Measurement", "MeasurementInput", "measure", "normalize"]
+
+MeasurementInput: TypeAlias = "str | tuple[object, str] | pint.Quantity[float] | Measurement"
+
+_CENSOR_SIGNS = {
+    "<": Censoring.BELOW,
+    "<=": Censoring.AT_OR_BELOW,
+    "≤": Censoring.AT_OR_BELOW,
+    "=<": Censoring.AT_OR_BELOW,
+    ">": Censoring.ABOVE,
+    ">=": Censoring.AT_OR_ABOVE,
+    "≥": Censoring.AT_OR_ABOVE,
+    "=>": Censoring.AT_OR_ABOVE,
+}
+_RESULT = re.compile(
+    r"""^\s*(?P<sign><=|>=|=<|=>|≤|≥|<|>)?\s*
+        (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
+        \s*(?P<unit>.*?)\s*$""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One result of one analyte, in the unit it was given, with its censoring.
+
+    ``value`` is the number as reported; for a censored result it is the bound
+    (``<148`` has value 148 and censoring ``BELOW``).
+    """
+
+    analyte: str
+    value: float
+    unit: str
+    censoring: Censoring = Censoring.NONE
+
+    @property
+    def censored(self) -> bool:
+        return self.censoring is not Censoring.NONE
+
+    def to(self, unit: str) -> Measurement:
+        """The same result in another unit; censoring is kept, because factors are positive."""
+        factor = conversion_factor(self.analyte, self.unit, unit)
+        return Measurement(self.analyte, self.value * factor, unit, self.censoring)
+
+    def canonical(self) -> Measurement:
+        """The result in its analyte's canonical unit."""
+        return self.to(get_analyte(self.analyte).canonical_unit)
+
+    def quantity(self) -> pint.Quantity[float]:
+        return Quantity(self.value, self.unit if self.unit else "dimensionless")
+
+    def __str__(self) -> str:
+        return f"{self.censoring.value}{self.value:g} {display_unit(self.unit)}"
+
+
+def measure(value: MeasurementInput, *, analyte: str) -> Measurement:
+    """Read a result for ``analyte``; check its unit converts, its number is usable.
+
+    >>> measure("<148 pmol/L", analyte="b12")
+    Measurement(analyte='b12', value=148.0, unit='pmol/L', censoring=<Censoring.BELOW: '<'>)
+    """
+    name = get_analyte(analyte).name
+    if isinstance(value, Measurement):
+        result = Measurement(name, value.value, value.unit, value.censoring)
+    elif isinstance(value, str):
+        result = _from_text(value, name)
+    elif isinstance(value, tuple):
+        result = _from_pair(value, name)
+    elif isinstance(value, pint.Quantity):
+        result = _from_quantity(value, name)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        raise UnknownUnitError(
+            f"{name}: the number {value!r} has no unit; give it as ({value!r}, 'unit') or "
+            f"'{value} {get_analyte(name).canonical_unit}'",
+            analyte=name,
+            value=repr(value),
+            unit="",
+        )
+    else:
+        raise InvalidValueError(
+            f"{name}: cannot read {value!r}; give a string such as '160 pg/mL', "
+            "a (value, unit) pair or a pint Quantity",
+            analyte=name,
+            value=repr(value),
+        )
+    conversion_factor(name, result.unit)
+    return result
+
+
+def normalize(value: MeasurementInput, *, analyte: str) -> pint.Quantity[float]:
+    """The result as a Quantity in its analyte's canonical unit.
+
+    A Quantity cannot say "less than", so a censored result is refused here: use
+    :func:`measure` and :meth:`Measurement.canonical`, which keep the censoring.
+
+    >>> round(normalize("160 pg/mL", analyte="b12").magnitude, 4)
+    118.0489
+    """
+    measured = measure(value, analyte=analyte)
+    if measured.censored:
+        raise MeasurementError(
+            f"{measured.analyte}: {measured} is censored and a plain Quantity would drop "
+            f"the {measured.censoring.value!r}; use b12lab.measure(...).canonical() instead",
+            analyte=measured.analyte,
+            value=str(measured),
+        )
+    canonical = measured.canonical()
+    return Quantity(canonical.value, canonical.unit)
+
+
+def _from_text(text: str, analyte: str) -> Measurement:
+    match = _RESULT.match(text)
+    if match is None:
+        raise InvalidValueError(
+            f"{analyte}: cannot read a number from {text!r}; expected a result such as "
+            "'160 pg/mL' or '<148 pmol/L'",
+            analyte=analyte,
+            value=text,
+        )
+    unit = match["unit"]
+    if not unit:
+        raise UnknownUnitError(
+            f"{analyte}: {text!r} has no unit; add one, such as pmol/L or pg/mL",
+            analyte=analyte,
+            value=text,
+            unit="",
+        )
+    number = _checked_number(float(match["number"]), analyte, text)
+    return Measurement(
+        analyte, number, unit, _CENSOR_SIGNS.get(match["sign"] or "", Censoring.NONE)
+    )
+
+
+def _from_pair(pair: tuple[object, ...], analyte: str) -> Measurement:
+    if len(pair) != 2 or not isinstance(pair[1], str):
+        raise InvalidValueError(
+            f"{analyte}: expected a (value, unit) pair such as (0.52, 'umol/L'), got {pair!r}",
+            analyte=analyte,
+            value=repr(pair),
+        )
+    number, unit = pair[0], str(pair[1])
+    if isinstance(number, str):
+        return _from_text(f"{number} {unit}", analyte)
+    return Measurement(analyte, _coerce(number, analyte), unit)
+
+
+def _from_quantity(quantity: pint.Quantity[float], analyte: str) -> Measurement:
+    unit = f"{quantity.units:~C}" if quantity.units != registry.dimensionless else ""
+    return Measurement(analyte, _coerce(quantity.magnitude, analyte), unit)
+
+
+def _coerce(number: object, analyte: str) -> float:
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
+        raise InvalidValueError(
+            f"{analyte}: {number!r} is not a number",
+            analyte=analyte,
+            value=repr(number),
+        )
+    return _checked_number(float(number), analyte, repr(number))
+
+
+def _checked_number(number: float, analyte: str, given: str) -> float:
+    if math.isnan(number) or math.isinf(number):
+        raise InvalidValueError(
+            f"{analyte}: {given} is not a finite number",
+            analyte=analyte,
+            value=given,
+        )
+    if number < 0:
+        raise InvalidValueError(
+            f"{analyte}: {given} is negative; a concentration is zero or more",
+            analyte=analyte,
+            value=given,
+        )
+    return number + 0.0  # turns -0.0 into 0.0

@@ -1,0 +1,119 @@
+"""Results as arrays: the bridge between what a laboratory reported and the numpy core.
+
+An :class:`Observed` holds one analyte's results for many patients, in the units they were given,
+as intervals. Conversions run once per distinct unit (cached factors), then as one numpy
+multiplication: one patient and ten million take the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from b12lab._engine import BoolArray, FloatArray, IntArray, Interval, comparison_values
+from b12lab.analytes import get_analyte
+from b12lab.categories import Censoring
+from b12lab.measurements import Measurement
+from b12lab.units import conversion_factor, dimension_kind
+
+__all__ = ["Observed", "from_measurements", "from_numbers"]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One analyte's results: intervals in the given units; ``unit_codes`` index ``units``."""
+
+    analyte: str
+    interval: Interval
+    unit_codes: IntArray
+    units: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.interval)
+
+    def factors_to(self, target: str) -> FloatArray:
+        """Per-row factor to ``target``; computed once per distinct unit."""
+        per_unit = np.array(
+            [conversion_factor(self.analyte, unit, target) for unit in self.units] or [1.0],
+            dtype=np.float64,
+        )
+        return per_unit[np.maximum(self.unit_codes, 0)]
+
+    def canonical(self) -> Interval:
+        """The intervals in the analyte's canonical unit."""
+        factors = self.factors_to(get_analyte(self.analyte).canonical_unit)
+        return _scaled(self.interval, factors)
+
+    def for_comparison(
+        self, published: Sequence[str], decimals: Sequence[int]
+    ) -> tuple[Interval, IntArray]:
+        """The intervals in the published unit each row is compared in, and that unit's index.
+
+        A row is compared in the published unit of its own kind (substance or mass), so pmol/L
+        results meet the published pmol/L edges and ng/L results the published ng/L ones; a row
+        whose kind the table did not publish is converted to the table's primary unit.
+        """
+        kinds = [dimension_kind(unit) for unit in published]
+        per_unit_basis = np.array(
+            [_basis(dimension_kind(unit), kinds) for unit in self.units] or [0], dtype=np.int16
+        )
+        basis = per_unit_basis[np.maximum(self.unit_codes, 0)]
+        lo = np.empty(len(self), dtype=np.float64)
+        hi = np.empty(len(self), dtype=np.float64)
+        for index, unit in enumerate(published):
+            rows = basis == index
+            if not rows.any():
+                continue
+            factors = self.factors_to(unit)[rows]
+            lo[rows] = comparison_values(self.interval.lo[rows], factors, decimals[index])
+            hi[rows] = comparison_values(self.interval.hi[rows], factors, decimals[index])
+        interval = Interval(
+            lo, hi, self.interval.lo_open, self.interval.hi_open, self.interval.present
+        )
+        return interval, basis
+
+
+def _basis(kind: str, published_kinds: list[str]) -> int:
+    return published_kinds.index(kind) if kind in published_kinds else 0
+
+
+def _scaled(interval: Interval, factors: FloatArray) -> Interval:
+    with np.errstate(invalid="ignore"):
+        return Interval(
+            interval.lo * factors,
+            interval.hi * factors,
+            interval.lo_open,
+            interval.hi_open,
+            interval.present,
+        )
+
+
+def from_measurements(analyte: str, results: Sequence[Measurement | None]) -> Observed:
+    """Arrays from parsed results; ``None`` is a missing result."""
+    units = tuple(dict.fromkeys(r.unit for r in results if r is not None))
+    n = len(results)
+    value = np.array([r.value if r is not None else np.nan for r in results], dtype=np.float64)
+    censoring = [r.censoring if r is not None else Censoring.NONE for r in results]
+    below = np.array([c in (Censoring.BELOW, Censoring.AT_OR_BELOW) for c in censoring], dtype=bool)
+    above = np.array([c in (Censoring.ABOVE, Censoring.AT_OR_ABOVE) for c in censoring], dtype=bool)
+    interval = Interval(
+        lo=np.where(below, 0.0, value),
+        hi=np.where(above, np.inf, value),
+        lo_open=np.array([c is Censoring.ABOVE for c in censoring], dtype=bool),
+        hi_open=np.array([c is Censoring.BELOW for c in censoring], dtype=bool),
+        present=np.array([r is not None for r in results], dtype=bool),
+    )
+    codes = np.array(
+        [units.index(r.unit) if r is not None else -1 for r in results], dtype=np.int16
+    ).reshape(n)
+    return Observed(get_analyte(analyte).name, interval, codes, units)
+
+
+def from_numbers(name: str, values: FloatArray, unit: str) -> Observed:
+    """Exact results in one unit; NaN is missing. Used for age (unit ``year``)."""
+    present: BoolArray = np.isfinite(values)
+    falses = np.zeros(values.shape[0], dtype=bool)
+    interval = Interval(values, values, falses, falses, present)
+    return Observed(name, interval, np.zeros(values.shape[0], dtype=np.int16), (unit,))

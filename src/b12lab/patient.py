@@ -1,0 +1,238 @@
+"""Classify one patient through the same vectorized core as a batch of ten million."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from b12lab import _engine as engine
+from b12lab.analytes import ANALYTES, get_analyte
+from b12lab.categories import Category, Interpretation
+from b12lab.errors import ImplausibleValueError, InvalidValueError
+from b12lab.measurements import Measurement, MeasurementInput, measure
+from b12lab.observations import Observed, from_measurements, from_numbers
+from b12lab.policy import Evaluation, Policy, resolve
+from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
+from b12lab.table_schema import AGE_UNIT, CONTEXT_LABELS, Rule
+from b12lab.tables import Table
+from b12lab.units import Quantity, conversion_factor, dimension_kind, display_unit, parse_unit
+
+__all__ = ["classify"]
+
+
+def classify(
+    *,
+    b12: MeasurementInput | None = None,
+    mma: MeasurementInput | None = None,
+    hcy: MeasurementInput | None = None,
+    holotc: MeasurementInput | None = None,
+    folate: MeasurementInput | None = None,
+    creatinine: MeasurementInput | None = None,
+    egfr: MeasurementInput | None = None,
+    age: float | None = None,
+    sex: str | None = None,
+    pregnant: bool | None = None,
+    table: str | Table | None = None,
+    laboratory: str | Table | None = None,
+) -> Result:
+    """Interpret one patient's B12 results against a versioned reference table.
+
+    Values are strings (``"160 pg/mL"``, ``"<148 pmol/L"``), ``(value, unit)`` pairs or pint
+    Quantities. ``table`` is a table id, ``id@version`` or a loaded table (default: NICE NG239);
+    ``laboratory`` replaces the guideline's default laboratory table for MMA and homocysteine.
+    Bad input raises a :class:`~b12lab.errors.B12LabError` subclass naming the analyte and value.
+    """
+    policy = resolve(table, laboratory)
+    given = {"b12": b12, "mma": mma, "hcy": hcy, "holotc": holotc, "folate": folate}
+    given |= {"creatinine": creatinine, "egfr": egfr}
+    measured = {name: measure(v, analyte=name) for name, v in given.items() if v is not None}
+    for item in measured.values():
+        _check_plausible(item, policy)
+    observed: dict[str, Observed] = {
+        name: from_measurements(name, [item]) for name, item in measured.items()
+    }
+    age_value = _checked_age(age)
+    observed["age"] = from_numbers("age", np.array([age_value], dtype=np.float64), AGE_UNIT)
+    context = engine.Context(
+        sex=np.array([_sex_code(sex)], dtype=np.int16),
+        pregnant=np.array([_pregnant_code(pregnant)], dtype=np.int16),
+        age=np.array([age_value], dtype=np.float64),
+    )
+    evaluation = policy.evaluate(observed, context)
+    return _result(policy, evaluation, measured)
+
+
+def _checked_age(age: float | None) -> float:
+    if age is None:
+        return math.nan
+    if (
+        isinstance(age, bool)
+        or not isinstance(age, int | float)
+        or not math.isfinite(age)
+        or age < 0
+    ):
+        raise InvalidValueError(
+            f"age: {age!r} is not an age in years; give a number zero or more",
+            analyte="age",
+            value=repr(age),
+        )
+    return float(age)
+
+
+def _sex_code(sex: str | None) -> int:
+    if sex is None:
+        return engine.MISSING
+    text = str(sex).strip().lower()
+    text = {"f": "female", "m": "male", "woman": "female", "man": "male"}.get(text, text)
+    if text not in CONTEXT_LABELS["sex"]:
+        raise InvalidValueError(
+            f"sex: {sex!r} is not understood; give 'female' or 'male' (or leave it out)",
+            analyte="sex",
+            value=repr(sex),
+        )
+    return CONTEXT_LABELS["sex"].index(text)
+
+
+def _pregnant_code(pregnant: bool | None) -> int:
+    if pregnant is None:
+        return engine.MISSING
+    if not isinstance(pregnant, bool | np.bool_):
+        raise InvalidValueError(
+            f"pregnant: {pregnant!r} must be True, False or None",
+            analyte="pregnant",
+            value=repr(pregnant),
+        )
+    return CONTEXT_LABELS["pregnant"].index(str(bool(pregnant)).lower())
+
+
+def _check_plausible(item: Measurement, policy: Policy) -> None:
+    limits = policy.absolute(item.analyte)
+    if limits is None:
+        return
+    factor = conversion_factor(item.analyte, limits.unit, item.unit)
+    low = None if limits.lower is None else limits.lower * factor
+    high = None if limits.upper is None else limits.upper * factor
+    too_high = high is not None and item.value > high and item.censoring.value not in ("<", "<=")
+    too_low = low is not None and item.value < low and item.censoring.value not in (">", ">=")
+    if too_high or too_low:
+        side = "above" if too_high else "below"
+        limit = high if too_high else low
+        raise ImplausibleValueError(
+            f"{item.analyte}: {item} is {side} the plausible limit of {limit:g} "
+            f"{display_unit(item.unit)} ({limits.source}); check the value and its unit",
+            analyte=item.analyte,
+            value=str(item),
+            expected=limits.source,
+        )
+
+
+def _result(policy: Policy, evaluation: Evaluation, measured: Mapping[str, Measurement]) -> Result:
+    rule_index = int(evaluation.rule[0])
+    rule = policy.rules[rule_index] if rule_index != engine.NO_RULE else None
+    category = Category.from_rank(int(evaluation.rank[0]))
+    markers = {name: _marker(policy, evaluation, item) for name, item in measured.items()}
+    reasons = [_rule_reason(policy, rule)]
+    reasons += [
+        Reason(
+            rule=None,
+            text=f"{get_analyte(m.analyte).title}: the censored result {m.given} spans more than "
+            "one band, so its band is indeterminate because censored.",
+            table=m.table or policy.table.key,
+            source="b12lab interval rule",
+        )
+        for m in markers.values()
+        if m.indeterminate_because_censored
+    ]
+    flags = [
+        Flag(
+            id=outcome.flag.id,
+            message=outcome.flag.message,
+            markers=outcome.markers(0),
+            table=outcome.table.key,
+            source=outcome.flag.source,
+        )
+        for outcome in evaluation.flags
+        if outcome.applies[0]
+    ]
+    return Result(
+        category=category,
+        rule=rule.id if rule else None,
+        markers=markers,
+        flags=tuple(flags),
+        reasons=tuple(reasons),
+        table=_table_ref(policy.table, policy.laboratory),
+    )
+
+
+def _rule_reason(policy: Policy, rule: Rule | None) -> Reason:
+    table = policy.table
+    if rule is None:
+        return Reason(
+            rule=None,
+            text="No rule of the table applies to the results given: too few markers to decide.",
+            table=table.key,
+            source=f"{table.key}: no rule matched",
+        )
+    return Reason(rule=rule.id, text=rule.reason, table=table.key, source=rule.source)
+
+
+def _marker(policy: Policy, evaluation: Evaluation, item: Measurement) -> MarkerResult:
+    canonical = item.canonical()
+    variable = policy.variables.get(item.analyte)
+    band = interpretation = compared_in = table = source = None
+    censored_spans = False
+    if variable is not None:
+        code = int(evaluation.namespace.codes[item.analyte][0])
+        censored_spans = code == engine.CENSORED
+        supplier = policy.suppliers[item.analyte]
+        table = supplier.key
+        kinds = [_kind(unit) for unit in variable.units]
+        compared_in = variable.units[
+            kinds.index(_kind(item.unit)) if _kind(item.unit) in kinds else 0
+        ]
+        if code >= 0:
+            band = variable.labels[code]
+            interpretation = Interpretation(variable.interpretations[code])
+            source = _band_source(policy, item.analyte, code)
+        elif censored_spans:
+            interpretation = Interpretation.INDETERMINATE
+    return MarkerResult(
+        analyte=item.analyte,
+        given=str(item),
+        value=Quantity(canonical.value, parse_unit(ANALYTES[item.analyte].canonical_unit)),
+        censoring=item.censoring,
+        band=band,
+        interpretation=interpretation,
+        indeterminate_because_censored=censored_spans,
+        compared_in=display_unit(compared_in) if compared_in else None,
+        table=table,
+        source=source,
+    )
+
+
+def _kind(unit: str) -> str:
+    return dimension_kind(unit)
+
+
+def _band_source(policy: Policy, analyte: str, code: int) -> str:
+    bands = policy.bands[analyte].all_strata()[0].bands
+    return bands[code].source
+
+
+def _table_ref(table: Table, laboratory: Table | None) -> TableRef:
+    citation = table.model.citation
+    text = f"{citation.document} ({citation.year})"
+    if citation.section:
+        text += f", {citation.section}"
+    return TableRef(
+        id=table.id,
+        version=table.version,
+        sha256=table.sha256,
+        status=table.model.status,
+        citation=text,
+        url=citation.url,
+        caveats=tuple(table.model.caveats),
+        laboratory=_table_ref(laboratory, None) if laboratory is not None else None,
+    )

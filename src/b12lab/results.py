@@ -1,0 +1,95 @@
+"""The typed result of a classification: category, markers, flags, reasons, and the table cited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pint
+from pydantic import BaseModel, ConfigDict, field_serializer
+
+from b12lab.analytes import ANALYTES
+from b12lab.categories import Category, Censoring, Interpretation
+
+__all__ = ["Flag", "MarkerResult", "Reason", "Result", "TableRef"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class TableRef(_Frozen):
+    """Which table decided, pinned by version and the SHA-256 of its file."""
+
+    id: str
+    version: str
+    sha256: str
+    status: str
+    citation: str
+    url: str | None
+    caveats: tuple[str, ...]
+    laboratory: TableRef | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class MarkerResult(_Frozen):
+    """One analyte: its value in the canonical unit, its band, and where the band came from.
+
+    ``value`` is the reported number converted to the canonical unit; for a censored result it is
+    the bound, and ``censoring`` says on which side the true value lies.
+    """
+
+    analyte: str
+    given: str
+    value: pint.Quantity[float]
+    censoring: Censoring
+    band: str | None
+    interpretation: Interpretation | None
+    indeterminate_because_censored: bool
+    compared_in: str | None
+    table: str | None
+    source: str | None
+
+    @field_serializer("value")
+    def _value_json(self, value: pint.Quantity[float]) -> dict[str, Any]:
+        return {"value": float(value.magnitude), "unit": ANALYTES[self.analyte].canonical_unit}
+
+
+class Flag(_Frozen):
+    """A caveat that changes how to read the result."""
+
+    id: str
+    message: str
+    markers: tuple[str, ...]
+    table: str
+    source: str
+
+
+class Reason(_Frozen):
+    """A plain-language step of the explanation, with the rule and table that make it."""
+
+    rule: str | None
+    text: str
+    table: str
+    source: str
+
+
+class Result(_Frozen):
+    """The interpretation of one patient's results.
+
+    b12lab supports, and does not replace, clinical judgement.
+    """
+
+    category: Category
+    rule: str | None
+    markers: dict[str, MarkerResult]
+    flags: tuple[Flag, ...]
+    reasons: tuple[Reason, ...]
+    table: TableRef
+
+    @property
+    def functional(self) -> bool:
+        """True when a raised metabolic marker points to functional B12 deficiency."""
+        return any(flag.id == "functional_deficiency" for flag in self.flags)

@@ -1,0 +1,310 @@
+"""The schema of a reference-range table file, and the checks that make a table trustworthy.
+
+A table is data: its bands (per variable, optionally stratified by sex, pregnancy and age), its
+decision rules (first match wins), and its flags. Every number carries its source. The checks
+here run at load, so a broken table fails with the file, field and problem named, never later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from b12lab.analytes import ANALYTES
+from b12lab.categories import Category, Interpretation
+from b12lab.errors import B12LabError
+from b12lab.units import conversion_factor
+
+__all__ = [
+    "AGE_UNIT",
+    "CONTEXT_LABELS",
+    "SPECIAL_LABELS",
+    "Band",
+    "Citation",
+    "Flag",
+    "Rule",
+    "Stratum",
+    "TableModel",
+    "VariableBands",
+]
+
+AGE_UNIT = "year"
+SPECIAL_LABELS = ("missing", "censored", "unbanded")
+"""Labels every variable has besides its bands: no result; a censored result spanning several
+bands; a result for which no stratum applies (for example, sex unknown for a sex-specific band)."""
+CONTEXT_LABELS: dict[str, tuple[str, ...]] = {
+    "sex": ("female", "male"),
+    "pregnant": ("true", "false"),
+}
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")]
+VersionText = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)*$")]
+Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Citation(_Strict):
+    document: Text
+    year: int
+    url: Text | None = None
+    section: Text | None = None
+
+
+class Band(_Strict):
+    """One band of a variable, with its edges in every unit the source published them in."""
+
+    label: Label
+    interpretation: Interpretation
+    lower: dict[str, float] | None = None
+    lower_inclusive: bool | None = None
+    upper: dict[str, float] | None = None
+    upper_inclusive: bool | None = None
+    wording: Text | None = Field(None, description="The source's own words for this band.")
+    source: Text
+
+    @model_validator(mode="after")
+    def _closure_given(self) -> Self:
+        for side in ("lower", "upper"):
+            edge, inclusive = getattr(self, side), getattr(self, f"{side}_inclusive")
+            if (edge is None) != (inclusive is None):
+                raise ValueError(f"{side} and {side}_inclusive must be given together")
+        return self
+
+
+class Stratum(_Strict):
+    """Bands that apply to part of the population; the first matching stratum is used."""
+
+    sex: Literal["female", "male"] | None = None
+    pregnant: bool | None = None
+    age_min: float | None = Field(None, description="inclusive, years")
+    age_max: float | None = Field(None, description="exclusive, years")
+    bands: list[Band]
+    source: Text
+
+
+class Absolute(_Strict):
+    """Plausibility limits: a value outside them is a data error, not a result."""
+
+    lower: float | None = None
+    upper: float | None = None
+    unit: str
+    source: Text
+
+
+class VariableBands(_Strict):
+    units: dict[str, int] = Field(
+        description="Units the edges were published in, with their decimal places; the first "
+        "is the primary unit."
+    )
+    bands: list[Band] | None = None
+    strata: list[Stratum] | None = None
+    absolute: Absolute | None = None
+    note: Text | None = None
+
+    def all_strata(self) -> list[Stratum]:
+        if self.strata is not None:
+            return self.strata
+        assert self.bands is not None
+        return [Stratum(bands=self.bands, source=self.bands[0].source)]
+
+
+Condition = dict[str, list[str | bool]]
+
+
+def _alternatives(value: Any) -> Any:
+    """``when`` is one condition (all must hold) or a list of them (any may hold)."""
+    return [value] if isinstance(value, dict) else value
+
+
+class Rule(_Strict):
+    id: Identifier
+    when: Annotated[list[Condition], BeforeValidator(_alternatives), Field(min_length=1)]
+    category: Category
+    reason: Text
+    source: Text
+
+
+class Flag(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    when: Annotated[list[Condition], BeforeValidator(_alternatives), Field(min_length=1)]
+    message: Text
+    source: Text
+
+
+class Laboratory(_Strict):
+    """Variables a guideline leaves to the laboratory's own reference ranges."""
+
+    default: Text
+    provides: list[str]
+    note: Text | None = None
+
+
+class TableModel(_Strict):
+    schema_version: Literal[1] = 1
+    id: Identifier
+    version: VersionText
+    title: Text
+    kind: Literal["guideline", "laboratory"]
+    status: Literal["current", "superseded", "example"]
+    effective: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")]
+    population: Text
+    citation: Citation
+    caveats: list[Text] = []
+    laboratory: Laboratory | None = None
+    variables: dict[str, VariableBands]
+    rules: list[Rule] = []
+    flags: list[Flag] = []
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        for name, variable in self.variables.items():
+            try:
+                _check_variable(name, variable)
+            except ValueError as exc:
+                raise ValueError(f"variables.{name}: {exc}") from exc
+        if self.laboratory is not None:
+            overlap = set(self.laboratory.provides) & set(self.variables)
+            if overlap:
+                raise ValueError(
+                    f"laboratory.provides names {sorted(overlap)}, which this table defines itself"
+                )
+        else:
+            check_references(self, self.labels())
+        return self
+
+    def labels(self) -> dict[str, tuple[str, ...]]:
+        """The band labels of every variable this table defines, plus the context variables."""
+        own = {
+            name: tuple(band.label for band in variable.all_strata()[0].bands)
+            for name, variable in self.variables.items()
+        }
+        return {**CONTEXT_LABELS, **own}
+
+
+def check_references(table: TableModel, labels: dict[str, tuple[str, ...]]) -> None:
+    """Every rule and flag must name known variables and labels."""
+    for kind, items in (("rules", table.rules), ("flags", table.flags)):
+        for item in items:
+            pairs = [pair for alternative in item.when for pair in alternative.items()]
+            for variable, wanted in pairs:
+                if variable not in labels:
+                    raise ValueError(
+                        f"{kind} {item.id!r} uses variable {variable!r}, which has no bands; "
+                        f"known: {', '.join(sorted(labels))}"
+                    )
+                known = set(labels[variable]) | set(SPECIAL_LABELS)
+                unknown = [w for w in wanted if str(w).lower() not in known]
+                if unknown or not wanted:
+                    raise ValueError(
+                        f"{kind} {item.id!r}: {variable} has no band {unknown or '(empty list)'}; "
+                        f"known: {', '.join(sorted(known))}"
+                    )
+
+
+def _check_variable(name: str, variable: VariableBands) -> None:
+    if name != "age" and name not in ANALYTES:
+        raise ValueError(f"variable {name!r} is not an analyte; known: age, {', '.join(ANALYTES)}")
+    if (variable.bands is None) == (variable.strata is None):
+        raise ValueError(f"{name}: give either bands or strata, not both or neither")
+    if not variable.units:
+        raise ValueError(f"{name}: units is empty")
+    for unit in variable.units:
+        _check_unit(name, unit)
+    strata = variable.all_strata()
+    first_labels = [band.label for band in strata[0].bands]
+    for index, stratum in enumerate(strata):
+        labels = [band.label for band in stratum.bands]
+        if labels != first_labels:
+            raise ValueError(
+                f"{name}: stratum {index} has bands {labels}; every stratum must have the same "
+                f"labels in the same order ({first_labels})"
+            )
+        _check_bands(name, stratum.bands, variable.units)
+    if variable.absolute is not None:
+        _check_unit(name, variable.absolute.unit)
+        low, high = variable.absolute.lower, variable.absolute.upper
+        if low is not None and high is not None and not low < high:
+            raise ValueError(f"{name}: absolute.lower must be below absolute.upper")
+
+
+def _check_unit(name: str, unit: str) -> None:
+    if name == "age":
+        if unit != AGE_UNIT:
+            raise ValueError(f"age: unit must be {AGE_UNIT!r}, not {unit!r}")
+        return
+    try:
+        conversion_factor(name, unit)
+    except B12LabError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_bands(name: str, bands: list[Band], units: dict[str, int]) -> None:
+    if not bands:
+        raise ValueError(f"{name}: at least one band is needed")
+    if len({band.label for band in bands}) != len(bands):
+        raise ValueError(f"{name}: band labels must be unique")
+    if bands[0].lower is not None:
+        raise ValueError(f"{name}: the first band must have no lower edge (it starts at zero)")
+    if bands[-1].upper is not None:
+        raise ValueError(f"{name}: the last band must have no upper edge (it is open above)")
+    for below, above in itertools.pairwise(bands):
+        where = f"{name}: bands {below.label!r} and {above.label!r}"
+        if below.upper is None or above.lower is None:
+            raise ValueError(f"{where} must share an edge (upper of one, lower of the next)")
+        if below.upper != above.lower:
+            raise ValueError(f"{where} are not contiguous: {below.upper} != {above.lower}")
+        if below.upper_inclusive == above.lower_inclusive:
+            raise ValueError(f"{where}: exactly one of them must include the shared edge")
+    edges = [band.upper for band in bands[:-1]]
+    for unit, decimals in units.items():
+        values = []
+        for edge in edges:
+            assert edge is not None
+            if set(edge) != set(units):
+                raise ValueError(f"{name}: an edge gives units {sorted(edge)}, not {sorted(units)}")
+            values.append(edge[unit])
+        if any(not math.isfinite(v) or v < 0 for v in values):
+            raise ValueError(f"{name}: edges must be finite and not negative")
+        if any(b <= a for a, b in itertools.pairwise(values)):
+            raise ValueError(f"{name}: edges in {unit} must increase strictly: {values}")
+        if decimals < 0:
+            raise ValueError(f"{name}: decimals for {unit} must be zero or more")
+    _check_twins(name, edges, units)
+
+
+def _check_twins(name: str, edges: list[dict[str, float] | None], units: dict[str, int]) -> None:
+    """Published twins (180 ng/L and 133 pmol/L) must agree at the published precision."""
+    primary, *others = units
+    if name == "age":
+        return
+    for unit in others:
+        factor = conversion_factor(name, primary, unit)
+        for edge in edges:
+            assert edge is not None
+            expected = round(edge[primary] * factor, units[unit])
+            if not math.isclose(expected, edge[unit], rel_tol=0, abs_tol=1e-9):
+                raise ValueError(
+                    f"{name}: edge {edge[primary]} {primary} converts to {expected} {unit} at "
+                    f"{units[unit]} decimals, but the table says {edge[unit]} {unit}"
+                )
+
+
+def describe_error(error: dict[str, Any]) -> str:
+    """One line per pydantic error: the field's dotted path and the problem."""
+    location = ".".join(str(part) for part in error.get("loc", ())) or "(table)"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{location}: {message}"

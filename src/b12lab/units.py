@@ -1,0 +1,138 @@
+"""The unit registry, laboratory spellings, and cached conversion factors.
+
+One pint registry serves the package. Mass ⇄ substance conversions go through pint's
+``chemistry`` context with the analyte's molar mass as its parameter. Arrays are never converted
+element by element: a scalar factor is computed once per (analyte, unit, target) and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import pint
+
+from b12lab.analytes import Analyte, get_analyte
+from b12lab.errors import DimensionError, UnknownUnitError
+
+__all__ = ["Quantity", "conversion_factor", "dimension_kind", "display_unit", "registry"]
+
+registry = pint.UnitRegistry[float](autoconvert_offset_to_baseunit=False, cache_folder=None)
+# eGFR is normalized to a body surface area of 1.73 m²; UCUM writes it {1.73_m2}.
+registry.define("bsa173 = 1.73 * meter ** 2")
+Quantity = registry.Quantity
+
+_SUBSTANCE = registry.parse_units("mol/L").dimensionality
+_MASS = registry.parse_units("g/L").dimensionality
+
+_BSA = re.compile(r"/\s*\{?\s*1[.,]73\s*[_ ]?\s*m\s*(?:2|²|\^2|\*\*2)\s*\}?", re.IGNORECASE)
+_MICRO = re.compile(r"[µμ]|\bmc(?=(?:g|mol)\b)")
+_ALLOWED = re.compile(r"^[A-Za-z/ .*^0-9()]+$")
+
+# Spellings seen in laboratory exports that pint does not read as meant.
+_LAB_SPELLINGS = {
+    "pg/ml": "pg/mL",
+    "ng/ml": "ng/mL",
+    "ug/ml": "ug/mL",
+    "mg/dl": "mg/dL",
+    "nmol/ml": "nmol/mL",
+    "umol/ml": "umol/mL",
+}
+
+
+def _canonical_spelling(unit: str) -> str:
+    text = unit.strip()
+    text = _BSA.sub("/bsa173", text)
+    text = _MICRO.sub("u", text)
+    text = text.replace("²", "^2")
+    return _LAB_SPELLINGS.get(text.lower().replace(" ", ""), text)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_unit(unit: str) -> pint.Unit:
+    """Read a laboratory unit string; refuse anything that is not a plain unit expression."""
+    text = _canonical_spelling(unit)
+    if not text or not _ALLOWED.match(text):
+        raise UnknownUnitError(
+            f"{unit!r} is not a unit b12lab can read; write it like pmol/L, pg/mL or umol/L",
+            unit=unit,
+        )
+    try:
+        return registry.parse_units(text)
+    except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
+        raise UnknownUnitError(
+            f"{unit!r} is not a unit b12lab can read; write it like pmol/L, pg/mL or umol/L",
+            unit=unit,
+        ) from exc
+
+
+def dimension_kind(unit: str) -> str:
+    """Say whether a unit is a ``substance`` or ``mass`` concentration, or ``other``."""
+    dims = registry.Quantity(1.0, parse_unit(unit)).dimensionality
+    if dims == _SUBSTANCE:
+        return "substance"
+    if dims == _MASS:
+        return "mass"
+    return "other"
+
+
+@functools.lru_cache(maxsize=4096)
+def conversion_factor(analyte: str, unit: str, target: str | None = None) -> float:
+    """Factor that takes a value of ``analyte`` in ``unit`` to ``target`` (default: canonical).
+
+    Raises DimensionError when no conversion exists for this analyte: a mass unit for holoTC, a
+    concentration for eGFR, or a unit of another kind altogether (``kg``, ``mmHg``).
+    """
+    record = get_analyte(analyte)
+    try:
+        source = parse_unit(unit)
+    except UnknownUnitError as exc:
+        raise UnknownUnitError(
+            f"{record.name}: {exc}", analyte=record.name, unit=unit, expected=record.canonical_unit
+        ) from exc
+    goal = parse_unit(target if target is not None else record.canonical_unit)
+    one = registry.Quantity(1.0, source)
+    try:
+        if one.dimensionality == registry.Quantity(1.0, goal).dimensionality:
+            return float(one.to(goal).magnitude)
+        if record.molar_mass is not None and {one.dimensionality, _dims(goal)} == {
+            _MASS,
+            _SUBSTANCE,
+        }:
+            molar_mass = registry.Quantity(record.molar_mass, "g/mol")
+            return float(one.to(goal, "chemistry", mw=molar_mass).magnitude)
+    except pint.errors.PintError as exc:  # pragma: no cover - guarded by the checks above
+        raise _dimension_error(record, unit) from exc
+    raise _dimension_error(record, unit)
+
+
+def _dims(unit: pint.Unit) -> Any:
+    return registry.Quantity(1.0, unit).dimensionality
+
+
+def _dimension_error(record: Analyte, unit: str) -> DimensionError:
+    expected = {
+        "substance": "a substance concentration such as pmol/L or umol/L",
+        "mass": "a mass concentration such as pg/mL or mg/L",
+    }
+    if record.name == "egfr":
+        wanted = "mL/min/1.73m²"
+    elif record.molar_mass is None:
+        wanted = expected["substance"] + " (mass units are not used for this analyte)"
+    else:
+        wanted = expected["substance"] + " or " + expected["mass"]
+    return DimensionError(
+        f"{unit!r} cannot be a unit of {record.title} ({record.name}); expected {wanted}",
+        analyte=record.name,
+        unit=unit,
+        expected=wanted,
+    )
+
+
+def display_unit(unit: str) -> str:
+    """The unit as b12lab writes it in results: UCUM-like, with µ."""
+    text = _canonical_spelling(unit)
+    text = text.replace("/bsa173", "/1.73m²")
+    text = re.sub(r"\b([munpfd]?)l\b", r"\1L", text)
+    return re.sub(r"\bu(?=(?:g|mol|L)\b)", "µ", text)
