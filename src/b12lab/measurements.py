@@ -17,7 +17,7 @@ import pint
 from b12lab.analytes import get_analyte
 from b12lab.categories import Censoring
 from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
-from b12lab.units import Quantity, conversion_factor, display_unit, registry
+from b12lab.units import Quantity, conversion_factor, display_unit, parse_unit, registry
 
 __all__ = ["Measurement", "MeasurementInput", "measure", "normalize"]
 
@@ -68,7 +68,7 @@ class Measurement:
         return self.to(get_analyte(self.analyte).canonical_unit)
 
     def quantity(self) -> pint.Quantity[float]:
-        return Quantity(self.value, self.unit if self.unit else "dimensionless")
+        return Quantity(self.value, parse_unit(self.unit))
 
     def __str__(self) -> str:
         return f"{self.censoring.value}{self.value:g} {display_unit(self.unit)}"
@@ -126,7 +126,7 @@ def normalize(value: MeasurementInput, *, analyte: str) -> pint.Quantity[float]:
             value=str(measured),
         )
     canonical = measured.canonical()
-    return Quantity(canonical.value, canonical.unit)
+    return Quantity(canonical.value, parse_unit(canonical.unit))
 
 
 def _from_text(text: str, analyte: str) -> Measurement:

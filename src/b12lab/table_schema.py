@@ -175,7 +175,8 @@ class TableModel(_Strict):
             try:
                 _check_variable(name, variable)
             except ValueError as exc:
-                raise ValueError(f"variables.{name}: {exc}") from exc
+                detail = str(exc).removeprefix(f"{name}: ")
+                raise ValueError(f"variables.{name}: {detail}") from exc
         if self.laboratory is not None:
             overlap = set(self.laboratory.provides) & set(self.variables)
             if overlap:
@@ -305,6 +306,6 @@ def _check_twins(name: str, edges: list[dict[str, float] | None], units: dict[st
 
 def describe_error(error: dict[str, Any]) -> str:
     """One line per pydantic error: the field's dotted path and the problem."""
-    location = ".".join(str(part) for part in error.get("loc", ())) or "(table)"
+    location = ".".join(str(part) for part in error.get("loc", ()))
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{location}: {message}"
+    return f"{location}: {message}" if location else message

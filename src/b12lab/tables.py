@@ -26,7 +26,15 @@ import pydantic
 from b12lab.errors import TableIntegrityError, TableNotFoundError, TableValidationError
 from b12lab.table_schema import TableModel, describe_error
 
-__all__ = ["DEFAULT_TABLE", "Table", "available", "json_schema", "load", "load_file"]
+__all__ = [
+    "DEFAULT_TABLE",
+    "Table",
+    "available",
+    "json_schema",
+    "load",
+    "load_file",
+    "validate",
+]
 
 DEFAULT_TABLE = "nice-ng239"
 MANIFEST = "SHA256SUMS"
@@ -167,12 +175,17 @@ def _parse(data: bytes, *, origin: str) -> Table:
         raw = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise TableValidationError(f"{origin}: not a valid TOML file: {exc}", table=origin) from exc
+    model = validate(raw, origin=origin)
+    return Table(model=model, sha256=hashlib.sha256(data).hexdigest(), origin=origin)
+
+
+def validate(raw: Any, *, origin: str = "(table)") -> TableModel:
+    """Check parsed table data against the schema; every problem names its field."""
     try:
-        model = TableModel.model_validate(raw)
+        return TableModel.model_validate(raw)
     except pydantic.ValidationError as exc:
         problems = "; ".join(describe_error(dict(e)) for e in exc.errors(include_url=False))
         raise TableValidationError(f"{origin}: {problems}", table=origin) from exc
-    return Table(model=model, sha256=hashlib.sha256(data).hexdigest(), origin=origin)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
