@@ -177,14 +177,15 @@ class TableModel(_Strict):
             except ValueError as exc:
                 detail = str(exc).removeprefix(f"{name}: ")
                 raise ValueError(f"variables.{name}: {detail}") from exc
+        deferred: set[str] = set()
         if self.laboratory is not None:
-            overlap = set(self.laboratory.provides) & set(self.variables)
+            deferred = set(self.laboratory.provides)
+            overlap = deferred & set(self.variables)
             if overlap:
                 raise ValueError(
                     f"laboratory.provides names {sorted(overlap)}, which this table defines itself"
                 )
-        else:
-            check_references(self, self.labels())
+        check_references(self, self.labels(), deferred=deferred)
         return self
 
     def labels(self) -> dict[str, tuple[str, ...]]:
@@ -196,12 +197,19 @@ class TableModel(_Strict):
         return {**CONTEXT_LABELS, **own}
 
 
-def check_references(table: TableModel, labels: dict[str, tuple[str, ...]]) -> None:
-    """Every rule and flag must name known variables and labels."""
+def check_references(
+    table: TableModel, labels: dict[str, tuple[str, ...]], *, deferred: set[str] | None = None
+) -> None:
+    """Every rule and flag must name known variables and labels.
+
+    ``deferred`` variables come from a laboratory table; they are checked when the two meet.
+    """
     for kind, items in (("rules", table.rules), ("flags", table.flags)):
         for item in items:
             pairs = [pair for alternative in item.when for pair in alternative.items()]
             for variable, wanted in pairs:
+                if deferred and variable in deferred and variable not in labels:
+                    continue
                 if variable not in labels:
                     raise ValueError(
                         f"{kind} {item.id!r} uses variable {variable!r}, which has no bands; "
