@@ -89,7 +89,7 @@ def censored_texts(analyte: str) -> st.SearchStrategy[str]:
 
 @st.composite
 def patients(draw: st.DrawFn, *, censored: bool = False) -> dict[str, Any]:
-    """Keyword arguments for :func:`b12lab.classify` in canonical units; any marker may be absent."""
+    """Keyword arguments for ``b12lab.classify`` in canonical units; any marker may be absent."""
     result: dict[str, Any] = {}
     for analyte in ("b12", "holotc", "mma", "hcy", "folate", "egfr"):
         if draw(st.booleans()):

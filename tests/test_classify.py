@@ -39,9 +39,12 @@ def test_the_readme_example() -> None:
     assert (r.markers["mma"].band, r.markers["mma"].table) == ("high", "generic-us-lab@1")
     assert r.markers["hcy"].interpretation == "H"
     assert flag_ids(r) == {"older_age"}
-    assert r.reasons[0].rule == "confirmed-deficiency" and "180 ng/L" in r.reasons[0].text
-    assert r.table.key == "nice-ng239@1" and len(r.table.sha256) == 64
-    assert r.table.laboratory is not None and r.table.laboratory.key == "generic-us-lab@1"
+    assert r.reasons[0].rule == "confirmed-deficiency"
+    assert "180 ng/L" in r.reasons[0].text
+    assert r.table.key == "nice-ng239@1"
+    assert len(r.table.sha256) == 64
+    assert r.table.laboratory is not None
+    assert r.table.laboratory.key == "generic-us-lab@1"
     dumped = json.loads(r.model_dump_json())
     assert dumped["category"] == "deficiency_likely"
     assert dumped["markers"]["b12"]["value"]["unit"] == "pmol/L"
@@ -93,7 +96,8 @@ def test_nice_twins_compare_each_unit_with_its_published_edge() -> None:
 def test_censored_marker_says_why_it_is_indeterminate() -> None:
     result = b12lab.classify(b12="<200 ng/L")
     marker = result.markers["b12"]
-    assert marker.band is None and marker.indeterminate_because_censored
+    assert marker.band is None
+    assert marker.indeterminate_because_censored
     assert marker.interpretation == "IND"
     assert any("indeterminate because censored" in reason.text for reason in result.reasons)
 
@@ -123,7 +127,9 @@ def test_confounder_flags_and_their_sources() -> None:
         "pregnancy_total_b12",
     } <= flag_ids(result)
     for flag in result.flags:
-        assert flag.source and flag.message and flag.table
+        assert flag.source
+        assert flag.message
+        assert flag.table
 
 
 def test_markers_disagree() -> None:

@@ -26,7 +26,7 @@ from tests.strategies import (
     units,
 )
 
-GUIDELINE_AND_LAB = [spec for spec in tables.available()]
+GUIDELINE_AND_LAB = list(tables.available())
 CANONICAL = {name: record.canonical_unit for name, record in b12lab.ANALYTES.items()}
 
 
@@ -162,7 +162,7 @@ def test_censored_values_are_sound(analyte: str, data: st.DataObject) -> None:
 def test_many_patients_at_once_equal_one_at_a_time(spec: str, people: list[dict[str, Any]]) -> None:
     """The core evaluated on n rows gives each row what classify() gives that patient alone."""
     policy = resolve(spec)
-    n = len(people)
+    len(people)
     observed = {}
     for analyte in ("b12", "holotc", "mma", "hcy", "folate", "egfr"):
         values = [measure(p[analyte], analyte=analyte) if analyte in p else None for p in people]
