@@ -12,6 +12,7 @@ from b12lab.analytes import ANALYTES, Analyte
 from b12lab.categories import Category, Censoring, Interpretation
 from b12lab.errors import (
     B12LabError,
+    ColumnError,
     DimensionError,
     ImplausibleValueError,
     InvalidValueError,
@@ -23,6 +24,7 @@ from b12lab.errors import (
     UnknownAnalyteError,
     UnknownUnitError,
 )
+from b12lab.frame import classify_frame
 from b12lab.measurements import Measurement, measure, normalize
 from b12lab.patient import classify
 from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
@@ -39,6 +41,7 @@ __all__ = [
     "B12LabError",
     "Category",
     "Censoring",
+    "ColumnError",
     "DimensionError",
     "Flag",
     "ImplausibleValueError",
@@ -58,6 +61,7 @@ __all__ = [
     "UnknownUnitError",
     "__version__",
     "classify",
+    "classify_frame",
     "measure",
     "normalize",
     "registry",

@@ -11,6 +11,7 @@ b12lab::
     │   ├── InvalidValueError                  non-numeric, NaN, infinite or negative value
     │   └── ImplausibleValueError              outside the table's ``absolute`` plausibility limits
     ├── UnknownAnalyteError (LookupError)      an analyte name b12lab does not know
+    ├── ColumnError (LookupError)              a data frame or file lacks a column it needs
     └── TableError                             a reference table cannot be used
         ├── TableNotFoundError (LookupError)   no shipped table has that id or version
         ├── TableValidationError (ValueError)  a table file breaks the schema
@@ -26,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "B12LabError",
+    "ColumnError",
     "DimensionError",
     "ImplausibleValueError",
     "InvalidValueError",
@@ -86,6 +88,10 @@ class ImplausibleValueError(MeasurementError):
 
 class UnknownAnalyteError(B12LabError, LookupError):
     code = "unknown_analyte"
+
+
+class ColumnError(B12LabError, LookupError):
+    code = "missing_column"
 
 
 class TableError(B12LabError):

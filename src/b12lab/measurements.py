@@ -33,12 +33,13 @@ _CENSOR_SIGNS = {
     "≥": Censoring.AT_OR_ABOVE,
     "=>": Censoring.AT_OR_ABOVE,
 }
-_RESULT = re.compile(
-    r"""^\s*(?P<sign><=|>=|=<|=>|≤|≥|<|>)?\s*
-        (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
-        \s*(?P<unit>.*?)\s*$""",
-    re.VERBOSE,
+RESULT_PATTERN = (
+    r"^\s*(?P<sign><=|>=|=<|=>|≤|≥|<|>)?\s*"
+    r"(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"\s*(?P<unit>.*?)\s*$"
 )
+"""A result as text: optional censoring sign, a number, an optional unit."""
+_RESULT = re.compile(RESULT_PATTERN)
 
 
 @dataclass(frozen=True)

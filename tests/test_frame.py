@@ -1,0 +1,171 @@
+"""Data frames and the command line: one row out per row in, and the same answer as classify()."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import b12lab
+from b12lab.frame import classify_frame
+from tests.strategies import patients
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "patients.csv"
+
+
+def test_rows_keep_order_index_and_input_columns() -> None:
+    df = pd.DataFrame(
+        {"id": ["a", "b", "c"], "b12": ["160 pg/mL", "bad", "400 pmol/L"]},
+        index=[10, 5, 7],
+    )
+    out = classify_frame(df)
+    assert list(out.index) == [10, 5, 7]
+    assert list(out["id"]) == ["a", "b", "c"]
+    assert list(out["b12lab_category"]) == ["deficiency_likely", "", "deficiency_unlikely"]
+    assert out["b12lab_error"].iloc[1].startswith("invalid_value: b12")
+
+
+def test_units_from_header_argument_and_cells() -> None:
+    df = pd.DataFrame(
+        {"B12 (pg/mL)": [160.0, 400.0], "mma": [0.5, 0.2], "hcy": ["10 umol/L", "<5 umol/L"]}
+    )
+    out = classify_frame(df, units={"mma": "umol/L"})
+    assert np.allclose(out["b12lab_b12"], [160 * 1000 / 1355.37, 400 * 1000 / 1355.37])
+    assert list(out["b12lab_mma_band"]) == ["high", "normal"]
+    assert list(out["b12lab_hcy_censoring"]) == ["", "<"]
+
+
+def test_explicit_column_mapping_and_missing_column() -> None:
+    df = pd.DataFrame({"Cobalamin_result": ["100 ng/L"]})
+    out = classify_frame(df, columns={"b12": "Cobalamin_result"})
+    assert out["b12lab_b12_band"].iloc[0] == "deficient"
+    with pytest.raises(b12lab.ColumnError, match="Cobalamin_result"):
+        classify_frame(df, columns={"b12": "nope"})
+
+
+def test_unrecognised_layout_lists_what_was_found() -> None:
+    with pytest.raises(b12lab.ColumnError, match="x, y"):
+        classify_frame(pd.DataFrame({"x": [1], "y": [2]}))
+
+
+def test_errors_never_get_a_category() -> None:
+    df = pd.DataFrame({"b12": ["160", "300 nmol/L", "-3 pmol/L", "160 kg", "", None]})
+    out = classify_frame(df)
+    codes = out["b12lab_error"].str.split(":").str[0].tolist()
+    assert codes == [
+        "unknown_unit",
+        "implausible_value",
+        "invalid_value",
+        "wrong_dimension",
+        "",
+        "",
+    ]
+    assert list(out["b12lab_category"]) == [
+        "",
+        "",
+        "",
+        "",
+        "insufficient_data",
+        "insufficient_data",
+    ]
+
+
+def _cell(value: Any) -> str | None:
+    if isinstance(value, tuple):
+        return f"{value[0]!r} {value[1]}"
+    return value  # type: ignore[no-any-return]
+
+
+@given(people=st.lists(patients(censored=True), min_size=1, max_size=20))
+def test_frame_equals_classify_row_by_row(people: list[dict[str, Any]]) -> None:
+    analytes = ["b12", "holotc", "mma", "hcy", "folate", "egfr"]
+    df = pd.DataFrame(
+        {
+            **{a: [_cell(p.get(a)) for p in people] for a in analytes},
+            "age": [p.get("age") for p in people],
+            "sex": [p["sex"] for p in people],
+            "pregnant": [None if p["pregnant"] is None else str(p["pregnant"]) for p in people],
+        }
+    )
+    out = classify_frame(df)
+    assert len(out) == len(people)
+    for row, person in enumerate(people):
+        single = b12lab.classify(**person)
+        assert out["b12lab_error"].iloc[row] == ""
+        assert out["b12lab_category"].iloc[row] == single.category.value
+        assert out["b12lab_rule"].iloc[row] == (single.rule or "")
+        assert set(filter(None, out["b12lab_flags"].iloc[row].split(";"))) == {
+            f.id for f in single.flags
+        }
+        for analyte, marker in single.markers.items():
+            assert out[f"b12lab_{analyte}_censoring"].iloc[row] == marker.censoring.value
+            assert np.isclose(
+                out[f"b12lab_{analyte}"].iloc[row], marker.value.magnitude, rtol=1e-12
+            )
+            if f"b12lab_{analyte}_band" in out:
+                expected = marker.band or (
+                    "indeterminate_censored" if marker.indeterminate_because_censored else ""
+                )
+                assert out[f"b12lab_{analyte}_band"].iloc[row] == expected
+
+
+@given(values=st.lists(st.text(max_size=12) | st.none(), min_size=1, max_size=30))
+def test_no_row_is_ever_lost(values: list[str | None]) -> None:
+    out = classify_frame(pd.DataFrame({"b12": values, "mma": values}))
+    assert len(out) == len(values)
+    classified = out["b12lab_category"] != ""
+    assert (classified ^ (out["b12lab_error"] != "")).all()
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "b12lab", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_cli_classifies_the_bundled_example(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    done = _run("classify", str(EXAMPLE), "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(target, dtype=str, keep_default_na=False)
+    source = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)
+    assert list(out["patient_id"]) == list(source["patient_id"])
+    assert out.loc[out["patient_id"] == "P001", "b12lab_category"].item() == "deficiency_likely"
+    assert "14 rows in, 14 rows out" in done.stderr
+
+
+def test_cli_writes_csv_to_stdout_and_strict_fails_on_row_errors() -> None:
+    done = _run("classify", str(EXAMPLE), "--strict")
+    assert done.returncode == 1
+    assert done.stdout.startswith("patient_id,")
+
+
+def test_cli_missing_file_is_one_clear_message(tmp_path: Path) -> None:
+    done = _run("classify", str(tmp_path / "missing.csv"))
+    assert done.returncode == 2
+    assert "missing.csv" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_tables_and_convert() -> None:
+    listing = _run("tables")
+    assert "nice-ng239@1" in listing.stdout
+    shown = _run("tables", "bsh-2014")
+    assert "superseded" in shown.stdout
+    converted = _run("convert", "<200 ng/L", "--analyte", "b12", "--to", "pmol/L")
+    assert converted.stdout.strip() == "<147.561 pmol/L"
+    bad = _run("convert", "200 kg", "--analyte", "b12")
+    assert bad.returncode == 2
+    assert "kg" in bad.stderr
