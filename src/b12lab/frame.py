@@ -18,6 +18,7 @@ import pandas as pd
 from b12lab import _engine as engine
 from b12lab.analytes import ANALYTES, get_analyte
 from b12lab.categories import Category
+from b12lab.context import PREGNANT_CODES, SEX_CODES
 from b12lab.errors import B12LabError, ColumnError
 from b12lab.measurements import RESULT_PATTERN
 from b12lab.observations import Observed, from_numbers
@@ -150,7 +151,11 @@ def _parse_column(values: pd.Series, analyte: str, unit: str | None, policy: Pol
     hi = np.where(np.isin(sign, (3, 4)), np.inf, number)
     interval = engine.Interval(lo, hi, sign == 3, sign == 1, usable)
     observed = Observed(analyte, interval, codes, distinct)
-    errors = np.where(usable, _implausible(observed, policy), errors)
+    limits = policy.absolute(analyte)
+    if limits is not None:
+        errors[policy.implausible(observed)] = (
+            f"implausible_value: {analyte}: outside plausible limits ({limits.source})"
+        )
     kept = engine.Interval(lo, hi, sign == 3, sign == 1, usable & (errors == ""))
     signs = np.where(kept.present, _SIGN_TEXT[sign], "")
     return _Column(Observed(analyte, kept, observed.unit_codes, distinct), signs, errors)
@@ -174,23 +179,6 @@ def _unit_codes(
     return codes, tuple(usable)
 
 
-def _implausible(observed: Observed, policy: Policy) -> np.ndarray:
-    limits = policy.absolute(observed.analyte)
-    result = np.full(len(observed), "", dtype=object)
-    if limits is None or not observed.units:
-        return result
-    canonical = observed.canonical()
-    to_canonical = conversion_factor(observed.analyte, limits.unit)
-    high = np.inf if limits.upper is None else limits.upper * to_canonical
-    low = -np.inf if limits.lower is None else limits.lower * to_canonical
-    with np.errstate(invalid="ignore"):
-        bad = observed.interval.present & ((canonical.lo > high) | (canonical.hi < low))
-    result[bad] = (
-        f"implausible_value: {observed.analyte}: outside plausible limits ({limits.source})"
-    )
-    return result
-
-
 def _context(
     df: pd.DataFrame, found: Mapping[str, tuple[str, str | None]]
 ) -> tuple[engine.Context, np.ndarray]:
@@ -203,15 +191,11 @@ def _context(
         bad = (raw.notna().to_numpy() & np.isnan(age)) | (age < 0)
         errors[bad] = "invalid_value: age: not an age in years"
         age = np.where(bad, np.nan, age)
-    sex = _categorical(df, found.get("sex"), _SEX_CODES, "sex: give female or male", errors)
+    sex = _categorical(df, found.get("sex"), SEX_CODES, "sex: give female or male", errors)
     pregnant = _categorical(
-        df, found.get("pregnant"), _PREGNANT_CODES, "pregnant: give yes or no", errors
+        df, found.get("pregnant"), PREGNANT_CODES, "pregnant: give yes or no", errors
     )
     return engine.Context(sex=sex, pregnant=pregnant, age=age), errors
-
-
-_SEX_CODES = {"female": 0, "f": 0, "woman": 0, "male": 1, "m": 1, "man": 1}
-_PREGNANT_CODES = {"true": 0, "yes": 0, "y": 0, "1": 0, "false": 1, "no": 1, "n": 1, "0": 1}
 
 
 def _categorical(

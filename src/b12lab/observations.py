@@ -18,7 +18,7 @@ from b12lab.categories import Censoring
 from b12lab.measurements import Measurement
 from b12lab.units import conversion_factor, dimension_kind
 
-__all__ = ["Observed", "from_measurements", "from_numbers"]
+__all__ = ["Observed", "comparison_basis", "from_measurements", "from_numbers"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,8 @@ class Observed:
         results meet the published pmol/L edges and ng/L results the published ng/L ones; a row
         whose kind the table did not publish is converted to the table's primary unit.
         """
-        kinds = [dimension_kind(unit) for unit in published]
         per_unit_basis = np.array(
-            [_basis(dimension_kind(unit), kinds) for unit in self.units] or [0], dtype=np.int16
+            [comparison_basis(unit, published) for unit in self.units] or [0], dtype=np.int16
         )
         basis = per_unit_basis[np.maximum(self.unit_codes, 0)]
         lo = np.empty(len(self), dtype=np.float64)
@@ -75,8 +74,12 @@ class Observed:
         return interval, basis
 
 
-def _basis(kind: str, published_kinds: list[str]) -> int:
-    return published_kinds.index(kind) if kind in published_kinds else 0
+def comparison_basis(unit: str, published: Sequence[str]) -> int:
+    """Index of the published unit a result in ``unit`` is compared in: the first of its own
+    kind (substance or mass), else the primary unit."""
+    kinds = [dimension_kind(p) for p in published]
+    kind = dimension_kind(unit)
+    return kinds.index(kind) if kind in kinds else 0
 
 
 def _scaled(interval: Interval, factors: FloatArray) -> Interval:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -10,14 +9,15 @@ import numpy as np
 from b12lab import _engine as engine
 from b12lab.analytes import ANALYTES, get_analyte
 from b12lab.categories import Category, Interpretation
-from b12lab.errors import ImplausibleValueError, InvalidValueError
+from b12lab.context import age_years, pregnant_code, sex_code
+from b12lab.errors import ImplausibleValueError
 from b12lab.measurements import Measurement, MeasurementInput, measure
-from b12lab.observations import Observed, from_measurements, from_numbers
+from b12lab.observations import Observed, comparison_basis, from_measurements, from_numbers
 from b12lab.policy import Evaluation, Policy, resolve
 from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
-from b12lab.table_schema import AGE_UNIT, CONTEXT_LABELS, Rule
+from b12lab.table_schema import AGE_UNIT, Rule
 from b12lab.tables import Table
-from b12lab.units import Quantity, conversion_factor, dimension_kind, display_unit, parse_unit
+from b12lab.units import Quantity, display_unit, parse_unit
 
 __all__ = ["classify"]
 
@@ -48,80 +48,27 @@ def classify(
     given = {"b12": b12, "mma": mma, "hcy": hcy, "holotc": holotc, "folate": folate}
     given |= {"creatinine": creatinine, "egfr": egfr}
     measured = {name: measure(v, analyte=name) for name, v in given.items() if v is not None}
-    for item in measured.values():
-        _check_plausible(item, policy)
-    observed: dict[str, Observed] = {
-        name: from_measurements(name, [item]) for name, item in measured.items()
-    }
-    age_value = _checked_age(age)
+    observed: dict[str, Observed] = {}
+    for name, item in measured.items():
+        observed[name] = from_measurements(name, [item])
+        _check_plausible(item, observed[name], policy)
+    age_value = age_years(age)
     observed["age"] = from_numbers("age", np.array([age_value], dtype=np.float64), AGE_UNIT)
     context = engine.Context(
-        sex=np.array([_sex_code(sex)], dtype=np.int16),
-        pregnant=np.array([_pregnant_code(pregnant)], dtype=np.int16),
+        sex=np.array([sex_code(sex)], dtype=np.int16),
+        pregnant=np.array([pregnant_code(pregnant)], dtype=np.int16),
         age=np.array([age_value], dtype=np.float64),
     )
     evaluation = policy.evaluate(observed, context)
     return _result(policy, evaluation, measured)
 
 
-def _checked_age(age: float | None) -> float:
-    if age is None:
-        return math.nan
-    if (
-        isinstance(age, bool)
-        or not isinstance(age, int | float)
-        or not math.isfinite(age)
-        or age < 0
-    ):
-        raise InvalidValueError(
-            f"age: {age!r} is not an age in years; give a number zero or more",
-            analyte="age",
-            value=repr(age),
-        )
-    return float(age)
-
-
-def _sex_code(sex: str | None) -> int:
-    if sex is None:
-        return engine.MISSING
-    text = str(sex).strip().lower()
-    text = {"f": "female", "m": "male", "woman": "female", "man": "male"}.get(text, text)
-    if text not in CONTEXT_LABELS["sex"]:
-        raise InvalidValueError(
-            f"sex: {sex!r} is not understood; give 'female' or 'male' (or leave it out)",
-            analyte="sex",
-            value=repr(sex),
-        )
-    return CONTEXT_LABELS["sex"].index(text)
-
-
-def _pregnant_code(pregnant: bool | None) -> int:
-    if pregnant is None:
-        return engine.MISSING
-    if not isinstance(pregnant, bool | np.bool_):
-        raise InvalidValueError(
-            f"pregnant: {pregnant!r} must be True, False or None",
-            analyte="pregnant",
-            value=repr(pregnant),
-        )
-    return CONTEXT_LABELS["pregnant"].index(str(bool(pregnant)).lower())
-
-
-def _check_plausible(item: Measurement, policy: Policy) -> None:
+def _check_plausible(item: Measurement, observed: Observed, policy: Policy) -> None:
     limits = policy.absolute(item.analyte)
-    if limits is None:
-        return
-    factor = conversion_factor(item.analyte, limits.unit, item.unit)
-    low = None if limits.lower is None else limits.lower * factor
-    high = None if limits.upper is None else limits.upper * factor
-    too_high = high is not None and item.value > high and item.censoring.value not in ("<", "<=")
-    too_low = low is not None and item.value < low and item.censoring.value not in (">", ">=")
-    if too_high or too_low:
-        side = "above" if too_high else "below"
-        limit = high if too_high else low
+    if limits is not None and policy.implausible(observed)[0]:
         raise ImplausibleValueError(
-            f"{item.analyte}: {item} is {side} the plausible limit of {limit:g} "
-            f"{display_unit(item.unit)} ({limits.source}); check the value and its unit",
+            f"{item.analyte}: {item} is outside the plausible limits ({limits.source}); "
+            "check the value and its unit",
             analyte=item.analyte,
             value=str(item),
             expected=limits.source,
@@ -188,14 +135,12 @@ def _marker(policy: Policy, evaluation: Evaluation, item: Measurement) -> Marker
         censored_spans = code == engine.CENSORED
         supplier = policy.suppliers[item.analyte]
         table = supplier.key
-        kinds = [_kind(unit) for unit in variable.units]
-        compared_in = variable.units[
-            kinds.index(_kind(item.unit)) if _kind(item.unit) in kinds else 0
-        ]
+        compared_in = variable.units[comparison_basis(item.unit, variable.units)]
         if code >= 0:
             band = variable.labels[code]
             interpretation = Interpretation(variable.interpretations[code])
-            source = _band_source(policy, item.analyte, code)
+            stratum = int(evaluation.namespace.strata[item.analyte][0])
+            source = policy.bands[item.analyte].all_strata()[stratum].bands[code].source
         elif censored_spans:
             interpretation = Interpretation.INDETERMINATE
     return MarkerResult(
@@ -210,15 +155,6 @@ def _marker(policy: Policy, evaluation: Evaluation, item: Measurement) -> Marker
         table=table,
         source=source,
     )
-
-
-def _kind(unit: str) -> str:
-    return dimension_kind(unit)
-
-
-def _band_source(policy: Policy, analyte: str, code: int) -> str:
-    bands = policy.bands[analyte].all_strata()[0].bands
-    return bands[code].source
 
 
 def _table_ref(table: Table, laboratory: Table | None) -> TableRef:

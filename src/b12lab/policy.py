@@ -27,6 +27,7 @@ from b12lab.table_schema import (
     check_references,
 )
 from b12lab.tables import DEFAULT_TABLE, Table, load
+from b12lab.units import conversion_factor
 
 __all__ = ["Evaluation", "FlagOutcome", "Namespace", "Policy", "resolve"]
 
@@ -36,6 +37,7 @@ class Namespace:
     """Band codes of one table's view of the variables (a laboratory names its own bands)."""
 
     codes: Mapping[str, IntArray]
+    strata: Mapping[str, IntArray]
     variables: Mapping[str, CompiledVariable]
 
     def label(self, name: str, row: int) -> str:
@@ -99,6 +101,21 @@ class Policy:
     def rules(self) -> list[Rule]:
         return self.table.model.rules
 
+    def implausible(self, observed: Observed) -> BoolArray:
+        """Rows whose result lies wholly outside the analyte's plausibility limits."""
+        limits = self.absolute(observed.analyte)
+        present = observed.interval.present
+        if limits is None or not observed.units:
+            return np.zeros(len(observed), dtype=np.bool_)
+        canonical = observed.canonical()
+        to_canonical = conversion_factor(observed.analyte, limits.unit)
+        high = np.inf if limits.upper is None else limits.upper * to_canonical
+        low = -np.inf if limits.lower is None else limits.lower * to_canonical
+        with np.errstate(invalid="ignore"):
+            outside = (canonical.lo > high) | (canonical.hi < low)
+        result: BoolArray = present & outside
+        return result
+
     def absolute(self, analyte: str) -> Absolute | None:
         """Plausibility limits: the table's own, else its laboratory table's."""
         for table in (self.table, self.laboratory):
@@ -109,7 +126,7 @@ class Policy:
 
     def evaluate(self, observed: Mapping[str, Observed], context: Context) -> Evaluation:
         n = context.age.shape[0]
-        namespace = Namespace(self._codes(self.variables, observed, context, n), self.variables)
+        namespace = self._namespace(self.variables, observed, context, n)
         rule, rank = engine.decide(self.compiled, namespace.codes, n)
         matrix = engine.flag_matrix(self.compiled, namespace.codes, n)
         outcomes = [
@@ -117,8 +134,7 @@ class Policy:
             for i, flag in enumerate(self.table.model.flags)
         ]
         if self.lab_compiled is not None and self.laboratory is not None:
-            lab_vars = self.lab_compiled.variables
-            lab_space = Namespace(self._codes(lab_vars, observed, context, n), lab_vars)
+            lab_space = self._namespace(self.lab_compiled.variables, observed, context, n)
             lab_matrix = engine.flag_matrix(self.lab_compiled, lab_space.codes, n)
             own = {flag.id for flag in self.table.model.flags}
             outcomes += [
@@ -129,16 +145,18 @@ class Policy:
         return Evaluation(namespace, rule, rank, tuple(outcomes))
 
     @staticmethod
-    def _codes(
+    def _namespace(
         variables: Mapping[str, CompiledVariable],
         observed: Mapping[str, Observed],
         context: Context,
         n: int,
-    ) -> dict[str, IntArray]:
+    ) -> Namespace:
         codes = _context_codes(context)
+        strata = {}
         for name, variable in variables.items():
-            codes[name] = _variable_codes(variable, observed.get(name), context, n)
-        return codes
+            strata[name] = engine.stratum_index(variable, context)
+            codes[name] = _variable_codes(variable, observed.get(name), strata[name], n)
+        return Namespace(codes, strata, variables)
 
 
 _SPECIAL_LABELS = {code: label for label, code in engine.SPECIAL_CODES.items()}
@@ -149,7 +167,7 @@ def _context_codes(context: Context) -> dict[str, IntArray]:
 
 
 def _variable_codes(
-    variable: CompiledVariable, observed: Observed | None, context: Context, n: int
+    variable: CompiledVariable, observed: Observed | None, stratum: IntArray, n: int
 ) -> IntArray:
     if observed is None:
         return np.full(n, engine.MISSING, dtype=np.int16)
@@ -157,7 +175,6 @@ def _variable_codes(
         interval, basis = observed.interval, np.zeros(n, dtype=np.int16)
     else:
         interval, basis = observed.for_comparison(variable.units, variable.decimals)
-    stratum = engine.stratum_index(variable, context)
     return engine.band_codes(variable, interval, basis, stratum)
 
 
