@@ -151,32 +151,65 @@ def band_codes(
 ) -> IntArray:
     """Band index per patient; CENSORED where the interval spans bands; MISSING; UNBANDED.
 
-    ``basis`` says which published unit each row's interval is expressed in.
+    ``basis`` says which published unit each row's interval is expressed in. A point counts the
+    edges it lies above (on an edge: above it when the edge belongs to the upper band); an open
+    interval end counts from just inside its end. The interval has one band when both ends agree.
     """
     safe_stratum = np.where(stratum < 0, 0, stratum)
-    edges = variable.edges[safe_stratum, basis]  # (n, n_edges)
-    to_upper = variable.edge_to_upper[safe_stratum]
-    lo = interval.lo[:, None]
-    hi = interval.hi[:, None]
+    uniform = variable.edges.shape[0] == 1 and variable.edges.shape[1] == 1
+    exact = not (
+        interval.lo_open.any() or interval.hi_open.any() or (interval.lo != interval.hi).any()
+    )
+    low = np.zeros(len(interval), dtype=np.int16)
+    high = low if exact else np.zeros(len(interval), dtype=np.int16)
     with np.errstate(invalid="ignore"):
-        lo_exact = ((lo > edges) | ((lo == edges) & to_upper)).sum(axis=1)
-        lo_above = (lo >= edges).sum(axis=1)
-        hi_exact = ((hi > edges) | ((hi == edges) & to_upper)).sum(axis=1)
-        hi_below = (hi > edges).sum(axis=1)
-    low_band = np.where(interval.lo_open, lo_above, lo_exact)
-    high_band = np.where(interval.hi_open, hi_below, hi_exact)
-    codes = np.where(low_band == high_band, low_band, CENSORED).astype(np.int16)
+        for index in range(variable.edges.shape[2]):
+            edge = (
+                variable.edges[0, 0, index]
+                if uniform
+                else variable.edges[safe_stratum, basis, index]
+            )
+            to_upper = variable.edge_to_upper[safe_stratum, index]
+            low += _past(
+                interval.lo, edge, to_upper, None if exact else interval.lo_open, above=True
+            )
+            if not exact:
+                high += _past(interval.hi, edge, to_upper, interval.hi_open, above=False)
+    codes = low if exact else np.where(low == high, low, CENSORED).astype(np.int16)
     codes[stratum < 0] = UNBANDED
     codes[~interval.present] = MISSING
     return codes
 
 
+def _past(
+    values: FloatArray,
+    edge: FloatArray | np.float64,
+    to_upper: BoolArray,
+    open_end: BoolArray | None,
+    *,
+    above: bool,
+) -> BoolArray:
+    """Whether each value (or the point just inside its open end) lies past ``edge``.
+
+    On the edge, a closed end belongs where the edge does; an open lower end lies just above the
+    edge (past it), an open upper end just below (not past it).
+    """
+    on_edge = values == edge
+    owner = to_upper if open_end is None else np.where(open_end, above, to_upper)
+    past: BoolArray = (values > edge) | (on_edge & owner)
+    return past
+
+
 def _matches(condition: CompiledCondition, codes: Mapping[str, IntArray], n: int) -> BoolArray:
+    """Lookup tables instead of ``isin``: the codes are small integers (special codes are -3..-1)."""
     matched = np.zeros(n, dtype=np.bool_)
     for alternative in condition.alternatives:
         mask = np.ones(n, dtype=np.bool_)
         for name, allowed in alternative:
-            mask &= np.isin(codes[name], allowed)
+            values = codes[name]
+            lookup = np.zeros(int(max(*allowed, 0, values.max(initial=0))) + 4, dtype=np.bool_)
+            lookup[np.asarray(allowed, dtype=np.int64) + 3] = True
+            mask &= lookup[values + 3]
         matched |= mask
     return matched
 

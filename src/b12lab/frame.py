@@ -8,6 +8,7 @@ cached factor per distinct unit string, and the rows go through the same core as
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,12 +21,11 @@ from b12lab.analytes import ANALYTES, get_analyte
 from b12lab.categories import Category
 from b12lab.context import PREGNANT_CODES, SEX_CODES
 from b12lab.errors import B12LabError, ColumnError
-from b12lab.measurements import RESULT_PATTERN
-from b12lab.observations import Observed, from_numbers
+from b12lab.measurements import RESULT_REGEX, Measurement, measure
+from b12lab.observations import Observed, from_measurements, from_numbers
 from b12lab.policy import Evaluation, Policy, resolve
 from b12lab.table_schema import AGE_UNIT
 from b12lab.tables import Table
-from b12lab.units import conversion_factor
 
 __all__ = ["classify_frame"]
 
@@ -36,17 +36,46 @@ CONTEXT_COLUMNS = {
     "pregnant": ("pregnant", "pregnancy"),
 }
 _HEADER_UNIT = re.compile(r"^\s*(?P<name>.*?)\s*[\(\[]\s*(?P<unit>[^\)\]]+?)\s*[\)\]]\s*$")
-_SIGN_CODES = {"": 0, "<": 1, "<=": 2, "=<": 2, "≤": 2, ">": 3, ">=": 4, "=>": 4, "≥": 4}
-_SIGN_TEXT = np.array(["", "<", "<=", ">", ">="], dtype=object)
+
+
+class _RowErrors:
+    """The first error of each row, as a code into a short list of messages.
+
+    Messages are made per distinct cell, not per row, so a million rows with the same bad cell
+    share one message.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.codes = np.zeros(n, dtype=np.int32)
+        self.messages: list[str] = [""]
+
+    def code_of(self, message: str) -> int:
+        if message not in self.messages:
+            self.messages.append(message)
+        return self.messages.index(message)
+
+    def add(self, rows: np.ndarray, message: str) -> None:
+        """Record ``message`` for ``rows`` (a mask) that have no error yet."""
+        self.codes[rows & (self.codes == 0)] = self.code_of(message)
+
+    def add_codes(self, codes: np.ndarray) -> None:
+        self.codes = np.where(self.codes == 0, codes, self.codes)
+
+    @property
+    def ok(self) -> np.ndarray:
+        ok: np.ndarray = self.codes == 0
+        return ok
+
+    def column(self) -> pd.Categorical:
+        return _from_codes(self.codes, self.messages)
 
 
 @dataclass(frozen=True)
 class _Column:
-    """One analyte's column parsed: values with censoring and units, and per-row errors."""
+    """One analyte's column parsed: values with censoring and units."""
 
     observed: Observed
-    signs: np.ndarray
-    errors: np.ndarray
+    signs: pd.Categorical
 
 
 def classify_frame(
@@ -65,15 +94,13 @@ def classify_frame(
     """
     policy = resolve(table, laboratory)
     found = _find_columns(df, columns or {})
-    n = len(df)
-    errors = np.full(n, "", dtype=object)
+    errors = _RowErrors(len(df))
     parsed: dict[str, _Column] = {}
     for analyte, (column, header_unit) in found.items():
         if analyte in CONTEXT_COLUMNS:
             continue
         unit = (units or {}).get(analyte, header_unit)
-        parsed[analyte] = _parse_column(df[column], analyte, unit, policy)
-        errors = np.where(errors == "", parsed[analyte].errors, errors)
+        parsed[analyte] = _parse_column(df[column], analyte, unit, policy, errors)
     if not parsed:
         raise ColumnError(
             "no analyte column found; expected columns such as b12, mma, hcy, holotc (or a "
@@ -81,8 +108,7 @@ def classify_frame(
             columns=tuple(map(str, df.columns)),
         )
     observed = {analyte: column.observed for analyte, column in parsed.items()}
-    context, context_errors = _context(df, found)
-    errors = np.where(errors == "", context_errors, errors)
+    context = _context(df, found, errors)
     observed["age"] = from_numbers("age", context.age, AGE_UNIT)
     evaluation = policy.evaluate(observed, context)
     return _output(df, policy, parsed, evaluation, errors)
@@ -126,76 +152,117 @@ def _recognise(name: str) -> str | None:
     return None
 
 
-def _parse_column(values: pd.Series, analyte: str, unit: str | None, policy: Policy) -> _Column:
-    n = len(values)
-    text = values.astype("string").str.strip()
-    missing = values.isna().to_numpy() | (text.fillna("") == "").to_numpy()
-    parts = text.str.extract(RESULT_PATTERN)
-    number = pd.to_numeric(parts["number"], errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan
+def _parse_column(
+    values: pd.Series, analyte: str, unit: str | None, policy: Policy, errors: _RowErrors
+) -> _Column:
+    """Parse each distinct cell once, with the same reader as ``classify``, then spread by index.
+
+    Laboratory results repeat heavily (they are reported at fixed precision), so the distinct
+    cells are few and the per-row work is a factorization and a few numpy takes.
+    """
+    keys, uniques = pd.factorize(values, use_na_sentinel=True)
+    parsed = _parse_distinct(list(uniques), analyte, unit)
+    index = np.where(keys < 0, len(uniques), keys)  # the extra slot is "no result"
+    present = parsed.present[index]
+    interval = engine.Interval(
+        lo=parsed.lo[index],
+        hi=parsed.hi[index],
+        lo_open=parsed.lo_open[index],
+        hi_open=parsed.hi_open[index],
+        present=present,
     )
-    sign = parts["sign"].fillna("").map(_SIGN_CODES).to_numpy(dtype=np.int8)
-    unit_text = parts["unit"].fillna("").to_numpy(dtype=object)
-    if unit is not None:
-        unit_text = np.where(unit_text == "", unit, unit_text)
-    errors = np.full(n, "", dtype=object)
-    unreadable = ~missing & np.isnan(number)
-    errors[unreadable] = f"invalid_value: {analyte}: cannot read a number"
-    negative = ~missing & (number < 0)
-    errors[negative] = f"invalid_value: {analyte}: negative concentration"
-    no_unit = ~missing & ~unreadable & (unit_text == "")
-    errors[no_unit] = f"unknown_unit: {analyte}: no unit given"
-    codes, distinct = _unit_codes(analyte, unit_text, ~missing & (errors == ""), errors)
-    usable = ~missing & (errors == "")
-    lo = np.where(np.isin(sign, (1, 2)), 0.0, number)
-    hi = np.where(np.isin(sign, (3, 4)), np.inf, number)
-    interval = engine.Interval(lo, hi, sign == 3, sign == 1, usable)
-    observed = Observed(analyte, interval, codes, distinct)
+    observed = Observed(analyte, interval, parsed.unit_codes[index], parsed.units)
+    distinct_codes = np.array([errors.code_of(m) for m in parsed.errors], dtype=np.int32)
+    errors.add_codes(distinct_codes[index])
     limits = policy.absolute(analyte)
     if limits is not None:
-        errors[policy.implausible(observed)] = (
-            f"implausible_value: {analyte}: outside plausible limits ({limits.source})"
-        )
-    kept = engine.Interval(lo, hi, sign == 3, sign == 1, usable & (errors == ""))
-    signs = np.where(kept.present, _SIGN_TEXT[sign], "")
-    return _Column(Observed(analyte, kept, observed.unit_codes, distinct), signs, errors)
+        implausible = policy.implausible(observed)
+        if implausible.any():
+            errors.add(
+                implausible,
+                f"implausible_value: {analyte}: outside plausible limits ({limits.source})",
+            )
+            interval = engine.Interval(
+                interval.lo, interval.hi, interval.lo_open, interval.hi_open, present & ~implausible
+            )
+            observed = Observed(analyte, interval, observed.unit_codes, observed.units)
+    signs = _labelled(np.where(interval.present, index, len(uniques)), [*parsed.signs])
+    return _Column(observed, signs)
 
 
-def _unit_codes(
-    analyte: str, unit_text: np.ndarray, candidates: np.ndarray, errors: np.ndarray
-) -> tuple[engine.IntArray, tuple[str, ...]]:
-    """Index each row's unit in the list of distinct usable units; unusable ones add an error."""
-    codes = np.zeros(unit_text.shape[0], dtype=np.int16)
-    usable: list[str] = []
-    for spelling in pd.unique(unit_text[candidates]):
-        rows = candidates & (unit_text == spelling)
+@dataclass(frozen=True)
+class _Distinct:
+    """Parsed distinct cells, plus one last slot for an empty cell."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    lo_open: np.ndarray
+    hi_open: np.ndarray
+    present: np.ndarray
+    unit_codes: np.ndarray
+    units: tuple[str, ...]
+    signs: np.ndarray
+    errors: np.ndarray
+
+
+def _parse_distinct(cells: list[object], analyte: str, unit: str | None) -> _Distinct:
+    size = len(cells) + 1
+    results: list[Measurement | None] = [None] * size
+    errors = np.full(size, "", dtype=object)
+    for position, cell in enumerate(cells):
         try:
-            conversion_factor(analyte, str(spelling))
+            results[position] = _read_cell(cell, analyte, unit)
         except B12LabError as exc:
-            errors[rows] = f"{exc.code}: {exc}"
-            continue
-        codes[rows] = len(usable)
-        usable.append(str(spelling))
-    return codes, tuple(usable)
+            errors[position] = f"{exc.code}: {exc}"
+    observed = from_measurements(analyte, results)
+    interval = observed.interval
+    signs = np.array([r.censoring.value if r is not None else "" for r in results], dtype=object)
+    return _Distinct(
+        interval.lo,
+        interval.hi,
+        interval.lo_open,
+        interval.hi_open,
+        interval.present,
+        np.maximum(observed.unit_codes, 0).astype(np.int16),
+        observed.units,
+        signs,
+        errors,
+    )
+
+
+def _read_cell(cell: object, analyte: str, unit: str | None) -> Measurement | None:
+    """One cell as ``classify`` would read it; a bare number takes the column's unit."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            return None
+        match = RESULT_REGEX.match(text)
+        if unit is not None and match is not None and not match["unit"]:
+            text = f"{text} {unit}"
+        return measure(text, analyte=analyte)
+    if isinstance(cell, numbers.Real) and not isinstance(cell, bool):
+        if unit is None:
+            return measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
+        return measure((float(cell), unit), analyte=analyte)
+    return measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises a clear error
 
 
 def _context(
-    df: pd.DataFrame, found: Mapping[str, tuple[str, str | None]]
-) -> tuple[engine.Context, np.ndarray]:
-    n = len(df)
-    errors = np.full(n, "", dtype=object)
-    age = np.full(n, np.nan)
+    df: pd.DataFrame, found: Mapping[str, tuple[str, str | None]], errors: _RowErrors
+) -> engine.Context:
+    age = np.full(len(df), np.nan)
     if "age" in found:
         raw = df[found["age"][0]]
         age = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = (raw.notna().to_numpy() & np.isnan(age)) | (age < 0)
-        errors[bad] = "invalid_value: age: not an age in years"
+        with np.errstate(invalid="ignore"):
+            bad = (raw.notna().to_numpy() & np.isnan(age)) | (age < 0)
+        errors.add(bad, "invalid_value: age: not an age in years")
         age = np.where(bad, np.nan, age)
     sex = _categorical(df, found.get("sex"), SEX_CODES, "sex: give female or male", errors)
     pregnant = _categorical(
         df, found.get("pregnant"), PREGNANT_CODES, "pregnant: give yes or no", errors
     )
-    return engine.Context(sex=sex, pregnant=pregnant, age=age), errors
+    return engine.Context(sex=sex, pregnant=pregnant, age=age)
 
 
 def _categorical(
@@ -203,16 +270,18 @@ def _categorical(
     found: tuple[str, str | None] | None,
     mapping: Mapping[str, int],
     problem: str,
-    errors: np.ndarray,
+    errors: _RowErrors,
 ) -> engine.IntArray:
-    """Codes for a categorical context column; unreadable cells add an error (in place)."""
+    """Codes for a categorical context column; unreadable cells add an error."""
     if found is None:
         return np.full(len(df), engine.MISSING, dtype=np.int16)
-    text = df[found[0]].astype("string").str.strip().str.lower().fillna("")
-    codes = text.map(mapping)
-    bad = (text != "").to_numpy() & codes.isna().to_numpy() & (errors == "")
-    errors[bad] = f"invalid_value: {problem}"
-    return np.asarray(codes.fillna(engine.MISSING).to_numpy(), dtype=np.int16)
+    keys, uniques = pd.factorize(df[found[0]], use_na_sentinel=True)
+    texts = [str(u).strip().lower() for u in uniques]
+    distinct = np.array([mapping.get(t, engine.MISSING) for t in texts] + [engine.MISSING])
+    unreadable = np.array([t != "" and t not in mapping for t in texts] + [False])
+    index = np.where(keys < 0, len(uniques), keys)
+    errors.add(unreadable[index], f"invalid_value: {problem}")
+    return np.asarray(distinct[index], dtype=np.int16)
 
 
 def _output(
@@ -220,9 +289,9 @@ def _output(
     policy: Policy,
     parsed: Mapping[str, _Column],
     evaluation: Evaluation,
-    errors: np.ndarray,
+    errors: _RowErrors,
 ) -> pd.DataFrame:
-    ok = errors == ""
+    ok = errors.ok
     new: dict[str, object] = {}
     for analyte, column in parsed.items():
         interval = column.observed.interval
@@ -231,38 +300,56 @@ def _output(
         new[f"{PREFIX}{analyte}"] = np.where(interval.present, value, np.nan)
         new[f"{PREFIX}{analyte}_censoring"] = column.signs
         if analyte in policy.variables:
-            band, interpretation = _bands(policy, evaluation, analyte)
-            new[f"{PREFIX}{analyte}_band"] = np.where(ok, band, "")
-            new[f"{PREFIX}{analyte}_interpretation"] = np.where(ok, interpretation, "")
-    categories = np.array([Category.from_rank(r).value for r in range(4)], dtype=object)
-    new[f"{PREFIX}category"] = np.where(ok, categories[evaluation.rank], "")
-    rule_ids = np.array([r.id for r in policy.rules] + [""], dtype=object)
-    new[f"{PREFIX}rule"] = np.where(ok, rule_ids[evaluation.rule], "")
+            band, interpretation = _bands(policy, evaluation, analyte, ok)
+            new[f"{PREFIX}{analyte}_band"] = band
+            new[f"{PREFIX}{analyte}_interpretation"] = interpretation
+    categories = [Category.from_rank(r).value for r in range(4)]
+    new[f"{PREFIX}category"] = _labelled(np.where(ok, evaluation.rank, 4), [*categories, ""])
+    rule_ids = [r.id for r in policy.rules] + [""]  # NO_RULE (-1) is the last entry
+    new[f"{PREFIX}rule"] = _labelled(np.where(ok, evaluation.rule, -1), rule_ids)
     new[f"{PREFIX}flags"] = _flag_text(evaluation, ok)
-    new[f"{PREFIX}table"] = policy.table.key
-    new[f"{PREFIX}table_sha256"] = policy.table.sha256
-    new[f"{PREFIX}error"] = errors
-    out = df.copy()
-    for name, values in new.items():
-        out[name] = values  # type: ignore[call-overload]  # pandas-stubs lacks object arrays
-    return out
+    same = np.zeros(len(df), dtype=np.int8)
+    new[f"{PREFIX}table"] = _from_codes(same, [policy.table.key])
+    new[f"{PREFIX}table_sha256"] = _from_codes(same, [policy.table.sha256])
+    new[f"{PREFIX}error"] = errors.column()
+    result = pd.DataFrame(new, index=df.index)
+    return pd.concat([df, result], axis=1)
 
 
-def _bands(policy: Policy, evaluation: Evaluation, analyte: str) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(index: np.ndarray, values: list[str]) -> pd.Categorical:
+    """``values[index]`` as a categorical: repeated values share one category."""
+    categories = list(dict.fromkeys(values))
+    lookup = np.array([categories.index(v) for v in values], dtype=np.int32)
+    return _from_codes(lookup[index], categories)
+
+
+def _from_codes(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+
+
+def _bands(
+    policy: Policy, evaluation: Evaluation, analyte: str, ok: np.ndarray
+) -> tuple[pd.Categorical, pd.Categorical]:
     """Band labels and FHIR codes per row; a censored result spanning bands is IND."""
     variable = policy.variables[analyte]
     codes = evaluation.namespace.codes[analyte]
     size = len(variable.labels)
     # Special codes -1 (missing), -2 (censored), -3 (unbanded) index the padding after the labels.
-    index = np.where(codes >= 0, codes, size - codes - 1)
-    labels = np.array([*variable.labels, "", "indeterminate_censored", ""], dtype=object)
-    interpretations = np.array([*variable.interpretations, "", "IND", ""], dtype=object)
-    return labels[index], interpretations[index]
+    index = np.where(ok, np.where(codes >= 0, codes, size - codes - 1), size)
+    labels = [*variable.labels, "", "indeterminate_censored", ""]
+    interpretations = [*variable.interpretations, "", "IND", ""]
+    return _labelled(index, labels), _labelled(index, interpretations)
 
 
-def _flag_text(evaluation: Evaluation, ok: np.ndarray) -> np.ndarray:
-    flags = np.full(ok.shape[0], "", dtype=object)
-    for outcome in evaluation.flags:
-        hit = outcome.applies & ok
-        flags[hit] = np.where(flags[hit] == "", outcome.flag.id, flags[hit] + ";" + outcome.flag.id)
-    return flags
+def _flag_text(evaluation: Evaluation, ok: np.ndarray) -> pd.Categorical:
+    """Applying flags as ``id;id``, built once per distinct combination."""
+    bits = np.zeros(ok.shape[0], dtype=np.int64)
+    for position, outcome in enumerate(evaluation.flags):
+        bits |= outcome.applies.astype(np.int64) << position
+    bits[~ok] = 0
+    combinations, inverse = np.unique(bits, return_inverse=True)
+    names = [
+        ";".join(o.flag.id for i, o in enumerate(evaluation.flags) if int(mask) >> i & 1)
+        for mask in combinations
+    ]
+    return _from_codes(np.asarray(inverse).reshape(-1), names)

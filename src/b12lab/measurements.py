@@ -39,7 +39,7 @@ RESULT_PATTERN = (
     r"\s*(?P<unit>.*?)\s*$"
 )
 """A result as text: optional censoring sign, a number, an optional unit."""
-_RESULT = re.compile(RESULT_PATTERN)
+RESULT_REGEX = re.compile(RESULT_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def normalize(value: MeasurementInput, *, analyte: str) -> pint.Quantity[float]:
 
 
 def _from_text(text: str, analyte: str) -> Measurement:
-    match = _RESULT.match(text)
+    match = RESULT_REGEX.match(text)
     if match is None:
         raise InvalidValueError(
             f"{analyte}: cannot read a number from {text!r}; expected a result such as "
