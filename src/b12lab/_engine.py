@@ -115,7 +115,7 @@ class CompiledTable:
     flags: tuple[CompiledCondition, ...]
 
 
-def comparison_values(values: FloatArray, factors: FloatArray, decimals: int) -> FloatArray:
+def comparison_values(values: FloatArray, factors: FloatArray | float, decimals: int) -> FloatArray:
     """Convert to the comparison unit and round to the published precision plus guard digits.
 
     Conversion factors carry floating-point noise of about 1e-16 relative, so 180 ng/L given as
@@ -201,7 +201,7 @@ def _past(
 
 
 def _matches(condition: CompiledCondition, codes: Mapping[str, IntArray], n: int) -> BoolArray:
-    """Lookup tables instead of ``isin``: the codes are small integers (special codes are -3..-1)."""
+    """Lookup tables instead of ``isin``: codes are small integers (special codes -3 to -1)."""
     matched = np.zeros(n, dtype=np.bool_)
     for alternative in condition.alternatives:
         mask = np.ones(n, dtype=np.bool_)

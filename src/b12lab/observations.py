@@ -7,6 +7,7 @@ multiplication: one patient and ten million take the same path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,18 +34,25 @@ class Observed:
     def __len__(self) -> int:
         return len(self.interval)
 
-    def factors_to(self, target: str) -> FloatArray:
-        """Per-row factor to ``target``; computed once per distinct unit."""
+    def factors_to(self, target: str) -> FloatArray | float:
+        """Factor to ``target`` per row (a scalar when all rows share one unit); computed once
+        per distinct unit."""
         per_unit = np.array(
             [conversion_factor(self.analyte, unit, target) for unit in self.units] or [1.0],
             dtype=np.float64,
         )
+        if per_unit.shape[0] == 1:
+            return float(per_unit[0])
         return per_unit[np.maximum(self.unit_codes, 0)]
+
+    @functools.cached_property
+    def _canonical(self) -> Interval:
+        factors = self.factors_to(get_analyte(self.analyte).canonical_unit)
+        return _scaled(self.interval, factors)
 
     def canonical(self) -> Interval:
         """The intervals in the analyte's canonical unit."""
-        factors = self.factors_to(get_analyte(self.analyte).canonical_unit)
-        return _scaled(self.interval, factors)
+        return self._canonical
 
     def for_comparison(
         self, published: Sequence[str], decimals: Sequence[int]
@@ -58,6 +66,17 @@ class Observed:
         per_unit_basis = np.array(
             [comparison_basis(unit, published) for unit in self.units] or [0], dtype=np.int16
         )
+        if np.all(per_unit_basis == per_unit_basis[0]):  # one comparison unit for every row
+            index = int(per_unit_basis[0])
+            factors = self.factors_to(published[index])
+            interval = Interval(
+                comparison_values(self.interval.lo, factors, decimals[index]),
+                comparison_values(self.interval.hi, factors, decimals[index]),
+                self.interval.lo_open,
+                self.interval.hi_open,
+                self.interval.present,
+            )
+            return interval, np.full(len(self), index, dtype=np.int16)
         basis = per_unit_basis[np.maximum(self.unit_codes, 0)]
         lo = np.empty(len(self), dtype=np.float64)
         hi = np.empty(len(self), dtype=np.float64)
@@ -65,7 +84,7 @@ class Observed:
             rows = basis == index
             if not rows.any():
                 continue
-            factors = self.factors_to(unit)[rows]
+            factors = np.broadcast_to(self.factors_to(unit), (len(self),))[rows]
             lo[rows] = comparison_values(self.interval.lo[rows], factors, decimals[index])
             hi[rows] = comparison_values(self.interval.hi[rows], factors, decimals[index])
         interval = Interval(
@@ -82,7 +101,7 @@ def comparison_basis(unit: str, published: Sequence[str]) -> int:
     return kinds.index(kind) if kind in kinds else 0
 
 
-def _scaled(interval: Interval, factors: FloatArray) -> Interval:
+def _scaled(interval: Interval, factors: FloatArray | float) -> Interval:
     with np.errstate(invalid="ignore"):
         return Interval(
             interval.lo * factors,
