@@ -149,7 +149,7 @@ def test_cli_classifies_the_bundled_example(tmp_path: Path) -> None:
 def test_cli_writes_csv_to_stdout_and_strict_fails_on_row_errors() -> None:
     done = _run("classify", str(EXAMPLE), "--strict")
     assert done.returncode == 1
-    assert done.stdout.startswith("patient_id,")
+    assert done.stdout.startswith('"patient_id",')
 
 
 def test_cli_missing_file_is_one_clear_message(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from b12lab import tables
+from b12lab import (
+    accessor,  # noqa: F401  (importing it registers df.b12lab)
+    tables,
+)
 from b12lab.analytes import ANALYTES, Analyte
 from b12lab.categories import Category, Censoring, Interpretation
 from b12lab.errors import (

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from b12lab import tables
 from b12lab.errors import B12LabError
+from b12lab.files import CHUNK_BYTES, Progress, read_chunks, writer
 from b12lab.frame import PREFIX, classify_frame
 from b12lab.measurements import measure
 from b12lab.units import conversion_factor, display_unit
@@ -39,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"b12lab: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_FAILED
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        print(f"b12lab: error: cannot read {args.input}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,14 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    classify = commands.add_parser("classify", help="classify every row of a CSV file")
-    classify.add_argument("input", type=Path, help="CSV file, one patient per row")
-    classify.add_argument("-o", "--output", type=Path, help="write CSV here (default: stdout)")
+    classify = commands.add_parser("classify", help="classify every row of a CSV or Parquet file")
+    classify.add_argument("input", type=Path, help="CSV or .parquet file, one patient per row")
+    classify.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write CSV, or Parquet for .parquet (default: CSV to stdout)",
+    )
     classify.add_argument("--table", default=None, help="table id or id@version")
     classify.add_argument("--laboratory", default=None, help="laboratory table file or id")
     classify.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
     classify.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
     classify.add_argument("--strict", action="store_true", help="exit 1 if any row has an error")
+    classify.add_argument(
+        "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
+    )
+    classify.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=CHUNK_BYTES,
+        help="bytes of CSV read per chunk; memory use follows it (default: 16 MiB)",
+    )
     classify.set_defaults(run=_classify)
 
     listing = commands.add_parser("tables", help="list shipped tables, or show one")
@@ -82,34 +103,70 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    frame = pd.read_csv(args.input, dtype=str, keep_default_na=False, na_values=[""])
+    if not args.input.is_file():
+        raise OSError(2, "No such file", str(args.input))
     laboratory = args.laboratory
     if laboratory is not None and Path(laboratory).suffix == ".toml":
         laboratory = tables.load_file(laboratory)
-    result = classify_frame(
-        frame,
-        columns=_pairs(args.map, "map"),
-        units=_pairs(args.unit, "unit"),
-        table=args.table,
-        laboratory=laboratory,
-    )
-    if args.output is None:
-        result.to_csv(sys.stdout, index=False)
-    else:
-        result.to_csv(args.output, index=False)
-    _summary(result)
-    errors = int((result[f"{PREFIX}error"] != "").sum())
-    return EXIT_ROW_ERRORS if args.strict and errors else EXIT_OK
+    options: dict[str, Any] = {
+        "columns": _pairs(args.map, "map"),
+        "units": _pairs(args.unit, "unit"),
+        "table": args.table,
+        "laboratory": laboratory,
+        "explain": args.explain,
+    }
+    progress = Progress(total_bytes=args.input.stat().st_size)
+    show = _progress_bar(progress) if sys.stderr.isatty() else None
+    with writer(args.output, sys.stdout.buffer) as write:
+        for chunk, consumed in read_chunks(args.input, chunk_bytes=args.chunk_bytes):
+            result = classify_frame(chunk, **options)
+            write(result)
+            _count(progress, result, consumed)
+            if show is not None:
+                show()
+    if show is not None:
+        print(file=sys.stderr)
+    _summary(progress)
+    return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
 
 
-def _summary(result: pd.DataFrame) -> None:
-    errors = result[f"{PREFIX}error"]
-    failed = int((errors != "").sum())
-    lines = [f"b12lab: {len(result)} rows in, {len(result)} rows out, {failed} with errors"]
-    counts = result.loc[errors == "", f"{PREFIX}category"].value_counts()
-    lines += [f"  {category}: {count}" for category, count in counts.items()]
-    reasons = errors[errors != ""].str.split(":").str[0].value_counts().head(5)
-    lines += [f"  error {reason}: {count}" for reason, count in reasons.items()]
+def _count(progress: Progress, result: pd.DataFrame, consumed: int) -> None:
+    progress.rows += len(result)
+    progress.bytes_read = consumed
+    errors = result[f"{PREFIX}error"].astype(str)
+    failed = errors != ""
+    for category, count in (
+        result.loc[~failed, f"{PREFIX}category"].astype(str).value_counts().items()
+    ):
+        progress.categories[str(category)] = progress.categories.get(str(category), 0) + int(count)
+    for reason, count in errors[failed].str.split(":").str[0].value_counts().items():
+        progress.errors[str(reason)] = progress.errors.get(str(reason), 0) + int(count)
+
+
+def _progress_bar(progress: Progress) -> Callable[[], None]:
+    started = time.monotonic()
+
+    def show() -> None:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        fraction = progress.bytes_read / progress.total_bytes if progress.total_bytes else 1.0
+        left = elapsed * (1 - fraction) / fraction if fraction > 0 else float("nan")
+        print(
+            f"\rb12lab: {progress.rows:,} rows, {progress.rows / elapsed:,.0f} rows/s, "
+            f"{fraction:.0%}, {left:,.0f} s left   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def _summary(progress: Progress) -> None:
+    failed = sum(progress.errors.values())
+    lines = [f"b12lab: {progress.rows} rows in, {progress.rows} rows out, {failed} with errors"]
+    lines += [f"  {category}: {count}" for category, count in sorted(progress.categories.items())]
+    common = sorted(progress.errors.items(), key=lambda item: -item[1])[:5]
+    lines += [f"  error {reason}: {count}" for reason, count in common]
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -85,12 +85,14 @@ def classify_frame(
     units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
+    explain: bool = False,
 ) -> pd.DataFrame:
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
 
     ``columns`` maps analyte or context names (``b12``, ``mma``, ``age``, ...) to column names;
     unmapped ones are recognised from common names, or from headers such as ``b12 (pg/mL)``.
-    ``units`` gives a unit for a whole column whose cells are bare numbers.
+    ``units`` gives a unit for a whole column whose cells are bare numbers. ``explain`` adds
+    ``b12lab_reasons``: the deciding rule's reason and source, in words.
     """
     policy = resolve(table, laboratory)
     found = _find_columns(df, columns or {})
@@ -111,7 +113,7 @@ def classify_frame(
     context = _context(df, found, errors)
     observed["age"] = from_numbers("age", context.age, AGE_UNIT)
     evaluation = policy.evaluate(observed, context)
-    return _output(df, policy, parsed, evaluation, errors)
+    return _output(df, policy, parsed, evaluation, errors, explain=explain)
 
 
 def _find_columns(
@@ -290,6 +292,8 @@ def _output(
     parsed: Mapping[str, _Column],
     evaluation: Evaluation,
     errors: _RowErrors,
+    *,
+    explain: bool,
 ) -> pd.DataFrame:
     ok = errors.ok
     new: dict[str, object] = {}
@@ -307,13 +311,19 @@ def _output(
     new[f"{PREFIX}category"] = _labelled(np.where(ok, evaluation.rank, 4), [*categories, ""])
     rule_ids = [r.id for r in policy.rules] + [""]  # NO_RULE (-1) is the last entry
     new[f"{PREFIX}rule"] = _labelled(np.where(ok, evaluation.rule, -1), rule_ids)
+    if explain:
+        reasons = [f"{r.reason} [{r.source}]" for r in policy.rules]
+        reasons += ["No rule of the table applies: too few markers to decide.", ""]
+        chosen = np.where(evaluation.rule < 0, len(policy.rules), evaluation.rule)
+        new[f"{PREFIX}reasons"] = _labelled(np.where(ok, chosen, len(reasons) - 1), reasons)
     new[f"{PREFIX}flags"] = _flag_text(evaluation, ok)
     same = np.zeros(len(df), dtype=np.int8)
     new[f"{PREFIX}table"] = _from_codes(same, [policy.table.key])
     new[f"{PREFIX}table_sha256"] = _from_codes(same, [policy.table.sha256])
     new[f"{PREFIX}error"] = errors.column()
     result = pd.DataFrame(new, index=df.index)
-    return pd.concat([df, result], axis=1)
+    kept = [c for c in df.columns if not str(c).startswith(PREFIX)]  # earlier results are replaced
+    return pd.concat([df[kept], result], axis=1)
 
 
 def _labelled(index: np.ndarray, values: list[str]) -> pd.Categorical:

@@ -1,0 +1,147 @@
+"""CSV and Parquet files in chunks: memory stays flat whatever the file size.
+
+Every cell is read as text (a column of numbers may hold ``<50`` further down), each chunk goes
+through :func:`b12lab.classify_frame`, and the output is written to a temporary file that replaces
+the target only when the run is complete, so an interrupted run never leaves a partial file that
+looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from b12lab.errors import ColumnError
+
+__all__ = ["CHUNK_BYTES", "Progress", "read_chunks", "writer"]
+
+CHUNK_BYTES = 16 << 20
+
+
+@dataclass
+class Progress:
+    """Rows and bytes done, for a progress bar; ``total_bytes`` is the input file's size."""
+
+    total_bytes: int
+    rows: int = 0
+    bytes_read: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def read_chunks(
+    path: Path, *, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[pd.DataFrame, int]]:
+    """Yield (chunk as text columns, bytes of input consumed so far)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        yield from _parquet_chunks(path)
+    else:
+        yield from _csv_chunks(path, chunk_bytes)
+
+
+def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[pd.DataFrame, int]]:
+    names = _csv_header(path, chunk_bytes)
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+    with pa.OSFile(str(path)) as source:
+        reader = pa_csv.open_csv(
+            source, read_options=pa_csv.ReadOptions(block_size=chunk_bytes), convert_options=convert
+        )
+        empty = True
+        for batch in reader:
+            empty = False
+            yield batch.to_pandas(), source.tell()
+    if empty:  # a header and no rows: the output still gets its header
+        yield pd.DataFrame({name: pd.Series(dtype=object) for name in names}), path.stat().st_size
+
+
+def _csv_header(path: Path, chunk_bytes: int) -> list[str]:
+    with pa.OSFile(str(path)) as source:
+        reader = pa_csv.open_csv(source, read_options=pa_csv.ReadOptions(block_size=chunk_bytes))
+        names = list(reader.schema.names)
+    if len(set(names)) != len(names):
+        raise ColumnError(f"{path.name}: the header repeats a column name: {names}", columns=names)
+    return names
+
+
+def _parquet_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, int]]:
+    parquet = pq.ParquetFile(path)
+    size, rows, done = path.stat().st_size, max(parquet.metadata.num_rows, 1), 0
+    empty = True
+    for batch in parquet.iter_batches(batch_size=1 << 18):
+        empty = False
+        done += batch.num_rows
+        yield batch.to_pandas(), int(size * done / rows)
+    if empty:
+        yield parquet.schema_arrow.empty_table().to_pandas(), size
+
+
+@contextmanager
+def writer(path: Path | None, stdout: IO[bytes]) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A function that appends result chunks; the file appears, complete, only on success."""
+    if path is None:
+        state: dict[str, Any] = {}
+        yield lambda frame: _write_csv(frame, stdout, state)
+        if "writer" in state:
+            state["writer"].close()
+        stdout.flush()
+        return
+    directory = path.resolve().parent
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
+    os.close(handle)
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    state = {}
+    try:
+        with open(temporary, "wb") as sink:
+            if parquet:
+                yield lambda frame: _write_parquet(frame, temporary, state)
+                if "writer" in state:
+                    state["writer"].close()
+            else:
+                yield lambda frame: _write_csv(frame, sink, state)
+                if "writer" in state:
+                    state["writer"].close()
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    columns = [
+        column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _write_csv(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) -> None:
+    table = _arrow(frame)
+    if "writer" not in state:
+        options = pa_csv.WriteOptions(quoting_style="needed")
+        state["writer"] = pa_csv.CSVWriter(sink, table.schema, write_options=options)
+        state["schema"] = table.schema
+    state["writer"].write_table(table.cast(state["schema"]))
+
+
+def _write_parquet(frame: pd.DataFrame, path: str, state: dict[str, Any]) -> None:
+    table = _arrow(frame)
+    if "writer" not in state:
+        state["writer"] = pq.ParquetWriter(path, table.schema)
+        state["schema"] = table.schema
+    state["writer"].write_table(table.cast(state["schema"]))

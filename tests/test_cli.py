@@ -1,0 +1,128 @@
+"""The command line on generated files: chunking, formats, atomic output, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import b12lab
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "b12lab", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def lab_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded export: mixed units, censored, missing and malformed cells, quoted commas."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    b12 = rng.lognormal(np.log(250), 0.6, n)
+    unit = rng.choice(["pmol/L", "pg/mL", "ng/L"], n)
+    factor = np.where(unit == "pmol/L", 1.0, 1.35537)
+    cells = np.array(
+        [f"{v * f:.0f} {u}" for v, f, u in zip(b12, factor, unit, strict=True)], dtype=object
+    )
+    cells[rng.random(n) < 0.01] = "<100 pg/mL"
+    cells[rng.random(n) < 0.05] = ""
+    cells[rng.random(n) < 0.002] = "see comment, pending"
+    frame = pd.DataFrame(
+        {
+            "id": [f"S{i:05d}" for i in range(n)],
+            "b12": cells,
+            "mma": [f"{v:.2f} umol/L" for v in rng.lognormal(np.log(0.25), 0.6, n)],
+            "age": rng.integers(18, 99, n),
+        }
+    )
+    path = tmp_path_factory.mktemp("cli") / "labs.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_rows_out_equal_rows_in_in_order(lab_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    done = _run("classify", str(lab_file), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    source = pd.read_csv(lab_file, dtype=str, keep_default_na=False)
+    result = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(result["id"]) == list(source["id"])
+    classified = result["b12lab_category"] != ""
+    assert (classified ^ (result["b12lab_error"] != "")).all()
+    assert f"{len(source)} rows in, {len(source)} rows out" in done.stderr
+
+
+def test_output_does_not_depend_on_the_chunk_size(lab_file: Path, tmp_path: Path) -> None:
+    whole, chunked = tmp_path / "whole.csv", tmp_path / "chunked.csv"
+    assert _run("classify", str(lab_file), "-o", str(whole)).returncode == 0
+    assert (
+        _run("classify", str(lab_file), "-o", str(chunked), "--chunk-bytes", "4096").returncode == 0
+    )
+    assert whole.read_bytes() == chunked.read_bytes()
+
+
+def test_parquet_in_and_out(lab_file: Path, tmp_path: Path) -> None:
+    parquet_in = tmp_path / "labs.parquet"
+    pd.read_csv(lab_file, dtype=str).to_parquet(parquet_in)
+    parquet_out = tmp_path / "out.parquet"
+    done = _run("classify", str(parquet_in), "-o", str(parquet_out), "--explain")
+    assert done.returncode == 0, done.stderr
+    result = pd.read_parquet(parquet_out)
+    assert len(result) == 3000
+    assert result["b12lab_reasons"].str.len().gt(0).any()
+
+
+def test_an_interrupted_run_leaves_no_file(lab_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    done = _run("classify", str(lab_file), "-o", str(out), "--map", "b12=no_such_column")
+    assert done.returncode == 2
+    assert "no_such_column" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_header_only_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("b12,mma\n")
+    done = _run("classify", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith('"b12","mma","b12lab_b12"')
+
+
+def test_unit_and_map_options(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text("Cobalamin,MMA_result\n160,0.52\n400,0.2\n")
+    done = _run(
+        "classify",
+        str(path),
+        "--map",
+        "b12=Cobalamin",
+        "--unit",
+        "b12=pg/mL",
+        "--map",
+        "mma=MMA_result",
+        "--unit",
+        "mma=umol/L",
+    )
+    assert done.returncode == 0, done.stderr
+    result = pd.read_csv(pd.io.common.StringIO(done.stdout), dtype=str, keep_default_na=False)
+    assert list(result["b12lab_category"]) == ["deficiency_likely", "deficiency_unlikely"]
+    bad = _run("classify", str(path), "--unit", "b12")
+    assert bad.returncode == 2
+    assert "ANALYTE=VALUE" in bad.stderr
+
+
+def test_accessor_equals_classify_frame() -> None:
+    df = pd.DataFrame({"b12": ["160 pg/mL", "<100 ng/L", None], "age": [70, 40, None]})
+    pd.testing.assert_frame_equal(df.b12lab.classify(), b12lab.classify_frame(df))
