@@ -1,0 +1,194 @@
+"""Batch throughput and memory, as ratios against baselines measured in the same run.
+
+    python benchmarks/bench_batch.py --rows 1000000 [--rows 10000000] [--repeats 3]
+
+For each size it writes a seeded synthetic laboratory file (mixed units per analyte, about 1 %
+censored results, 5 % missing, 0.1 % malformed cells) and measures, each as the median of
+``--repeats`` runs:
+
+1. the floor: pyarrow reads the CSV, bare numpy converts and classifies B12, MMA and homocysteine
+   against fixed cut-offs (no tables, no censoring, no errors), pyarrow writes the result: a
+   pipeline that does less than b12lab;
+2. ``b12lab classify`` end to end on the same file, in a child process (peak memory from rusage);
+3. ``classify_frame`` in memory on the loaded frame;
+4. the naive approach: a Python loop that calls pint for every cell (sampled, extrapolated).
+
+Machines here are noisy: read the ratios, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pint
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+import b12lab
+
+RESULT = r"^\s*(?P<sign>[<>]=?)?\s*(?P<number>[0-9.]+)\s*(?P<unit>.*)$"
+# Fixed cut-offs for the floor only (the library reads its own from the tables).
+FLOOR_EDGES = {"b12": [133.0, 258.0], "mma": [0.40], "hcy": [15.0]}
+FLOOR_FACTORS = {"pg/mL": 0.7378, "ng/L": 0.7378, "pmol/L": 1.0, "umol/L": 1.0, "nmol/L": 0.001}
+
+
+def _cells(
+    rng: np.random.Generator,
+    values: np.ndarray,
+    units: list[str],
+    factors: list[float],
+    decimals: int,
+) -> pa.Array:
+    """Text cells ``"<value> <unit>"`` built with arrow kernels, not a Python loop."""
+    choice = rng.integers(0, len(units), values.shape[0])
+    scaled = np.round(values * np.asarray(factors)[choice], decimals)
+    numbers = pc.cast(pa.array(scaled), pa.string())
+    unit_text = pa.DictionaryArray.from_arrays(pa.array(choice.astype(np.int32)), pa.array(units))
+    text = pc.binary_join_element_wise(numbers, pc.cast(unit_text, pa.string()), " ")
+    roll = rng.random(values.shape[0])
+    text = pc.if_else(pa.array(roll < 0.01), pc.binary_join_element_wise("<", text, ""), text)
+    text = pc.if_else(pa.array((roll > 0.5) & (roll < 0.501)), "see comment", text)
+    return pc.if_else(pa.array(rng.random(values.shape[0]) < 0.05), None, text)
+
+
+def write_synthetic(path: Path, rows: int, seed: int = 2026) -> None:
+    rng = np.random.default_rng(seed)
+    table = pa.table(
+        {
+            "specimen": pc.binary_join_element_wise(
+                "S", pc.cast(pa.array(np.arange(rows)), pa.string()), ""
+            ),
+            "b12": _cells(
+                rng,
+                rng.lognormal(np.log(300), 0.5, rows),
+                ["pmol/L", "pg/mL", "ng/L"],
+                [1.0, 1.35537, 1.35537],
+                0,
+            ),
+            "mma": _cells(
+                rng, rng.lognormal(np.log(0.25), 0.5, rows), ["umol/L", "nmol/L"], [1.0, 1000.0], 2
+            ),
+            "hcy": _cells(rng, rng.lognormal(np.log(11), 0.35, rows), ["umol/L"], [1.0], 1),
+            "age": pa.array(rng.integers(18, 99, rows)),
+        }
+    )
+    pa_csv.write_csv(table, path)
+
+
+def floor(source: Path, target: Path) -> None:
+    table = pa_csv.read_csv(
+        source,
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in ("b12", "mma", "hcy")}
+        ),
+    )
+    out = {}
+    for name, edges in FLOOR_EDGES.items():
+        parts = pc.extract_regex(table[name].combine_chunks(), RESULT)
+        number = pc.cast(pc.if_else(parts.is_valid(), parts.field("number"), None), pa.float64())
+        units = pc.if_else(parts.is_valid(), parts.field("unit"), None).dictionary_encode()
+        factors = np.array(
+            [FLOOR_FACTORS.get(u, np.nan) for u in units.dictionary.to_pylist()] + [np.nan]
+        )
+        index = units.indices.fill_null(len(units.dictionary)).to_numpy()
+        value = number.to_numpy(zero_copy_only=False) * factors[index]
+        out[f"{name}_value"] = value
+        out[f"{name}_band"] = np.digitize(value, edges)
+    result = pa.table(
+        {**{c: table[c] for c in table.column_names}, **{k: pa.array(v) for k, v in out.items()}}
+    )
+    pa_csv.write_csv(result, target)
+
+
+def naive_seconds(frame: pd.DataFrame, sample: int) -> float:
+    """What a user would write first: pint for every cell, thresholds in the loop."""
+    registry = pint.UnitRegistry()
+    molar = registry.Quantity(1355.37, "g/mol")
+    rows = frame.head(sample).to_dict("records")
+    start = time.perf_counter()
+    for row in rows:
+        cell = row["b12"]
+        if not isinstance(cell, str) or not cell[:1].isdigit():
+            continue
+        number, unit = cell.split(" ", 1)
+        quantity = registry.Quantity(float(number), unit)
+        if quantity.check("[mass]/[length]**3"):
+            quantity = quantity.to("pmol/L", "chemistry", mw=molar)
+        value = quantity.to("pmol/L").magnitude
+        _ = "deficient" if value < 133 else "indeterminate" if value <= 258 else "unlikely"
+    return (time.perf_counter() - start) / sample * len(frame)
+
+
+def median_seconds(function: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def end_to_end(source: Path, target: Path) -> tuple[float, float]:
+    """Seconds and peak resident memory [MiB] of the command line in a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "b12lab", "classify", str(source), "-o", str(target)],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def measure(rows: int, repeats: int, folder: Path) -> None:
+    source = folder / f"labs-{rows}.csv"
+    write_synthetic(source, rows)
+    target = folder / "out.csv"
+    floor_s = median_seconds(lambda: floor(source, target), repeats)
+    runs = [end_to_end(source, target) for _ in range(repeats)]
+    e2e_s = statistics.median(r[0] for r in runs)
+    peak = max(r[1] for r in runs)
+    frame = pa_csv.read_csv(
+        source,
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in ("b12", "mma", "hcy")}
+        ),
+    ).to_pandas()
+    b12lab.classify_frame(frame.head(1000))
+    frame_s = median_seconds(lambda: b12lab.classify_frame(frame), repeats)
+    naive_s = naive_seconds(frame, 2000)
+    print(f"rows: {rows:,} ({source.stat().st_size / 2**20:,.0f} MiB of CSV)")
+    print(f"  end-to-end throughput / floor throughput: {floor_s / e2e_s:.2f}  (target >= 0.6)")
+    print(f"  classify_frame in memory: {rows / frame_s / 1e6:.2f} M rows/s  (target >= 5)")
+    speedup = naive_s / frame_s
+    print(f"  classify_frame speed-up over the naive pint loop: {speedup:,.0f}x  (target >= 300)")
+    print(f"  peak memory of the command line: {peak:,.0f} MiB  (target < 1024 at 10M rows)")
+    print(f"  [floor {floor_s:.2f} s, end-to-end {e2e_s:.2f} s, in memory {frame_s:.2f} s]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, action="append", help="rows per file (repeatable)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        for rows in args.rows or [1_000_000]:
+            measure(rows, args.repeats, Path(folder))
+
+
+if __name__ == "__main__":
+    main()
