@@ -49,11 +49,12 @@ def _cells(
     values: np.ndarray,
     units: list[str],
     factors: list[float],
-    decimals: int,
+    decimals: list[int],
 ) -> pa.Array:
-    """Text cells ``"<value> <unit>"`` built with arrow kernels, not a Python loop."""
+    """Text cells ``"<value> <unit>"``, at the precision laboratories report in each unit."""
     choice = rng.integers(0, len(units), values.shape[0])
-    scaled = np.round(values * np.asarray(factors)[choice], decimals)
+    scale = 10.0 ** np.asarray(decimals)[choice]
+    scaled = np.round(values * np.asarray(factors)[choice] * scale) / scale
     numbers = pc.cast(pa.array(scaled), pa.string())
     unit_text = pa.DictionaryArray.from_arrays(pa.array(choice.astype(np.int32)), pa.array(units))
     text = pc.binary_join_element_wise(numbers, pc.cast(unit_text, pa.string()), " ")
@@ -75,12 +76,16 @@ def write_synthetic(path: Path, rows: int, seed: int = 2026) -> None:
                 rng.lognormal(np.log(300), 0.5, rows),
                 ["pmol/L", "pg/mL", "ng/L"],
                 [1.0, 1.35537, 1.35537],
-                0,
+                [0, 0, 0],
             ),
             "mma": _cells(
-                rng, rng.lognormal(np.log(0.25), 0.5, rows), ["umol/L", "nmol/L"], [1.0, 1000.0], 2
+                rng,
+                rng.lognormal(np.log(0.25), 0.5, rows),
+                ["umol/L", "nmol/L"],
+                [1.0, 1000.0],
+                [2, 0],
             ),
-            "hcy": _cells(rng, rng.lognormal(np.log(11), 0.35, rows), ["umol/L"], [1.0], 1),
+            "hcy": _cells(rng, rng.lognormal(np.log(11), 0.35, rows), ["umol/L"], [1.0], [1]),
             "age": pa.array(rng.integers(18, 99, rows)),
         }
     )

@@ -126,3 +126,33 @@ def test_unit_and_map_options(tmp_path: Path) -> None:
 def test_accessor_equals_classify_frame() -> None:
     df = pd.DataFrame({"b12": ["160 pg/mL", "<100 ng/L", None], "age": [70, 40, None]})
     pd.testing.assert_frame_equal(df.b12lab.classify(), b12lab.classify_frame(df))
+
+
+def test_long_format_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "patient_id,time,test,value,unit\n"
+        "P1,2026-01-01 08:00,2132-9,160,pg/mL\n"
+        "P1,2026-01-01 09:00,13964-2,0.52,umol/L\n"
+        "P1,2026-03-01 08:00,Vitamin B12,400,pmol/L\n"
+        "P2,2026-01-02 08:00,sodium,140,mmol/L\n"
+    )
+    done = _run(
+        "classify",
+        str(path),
+        "--long",
+        "--time",
+        "time",
+        "--window",
+        "24h",
+        "--unit-column",
+        "unit",
+    )
+    assert done.returncode == 0, done.stderr
+    result = pd.read_csv(pd.io.common.StringIO(done.stdout), dtype=str, keep_default_na=False)
+    assert list(result["b12lab_category"]) == [
+        "deficiency_likely",
+        "deficiency_unlikely",
+        "insufficient_data",
+    ]
+    assert "4 rows in, 3 rows out" in done.stderr

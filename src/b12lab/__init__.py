@@ -28,6 +28,7 @@ from b12lab.errors import (
     UnknownUnitError,
 )
 from b12lab.frame import classify_frame
+from b12lab.long_format import classify_long
 from b12lab.measurements import Measurement, measure, normalize
 from b12lab.patient import classify
 from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
@@ -65,6 +66,7 @@ __all__ = [
     "__version__",
     "classify",
     "classify_frame",
+    "classify_long",
     "measure",
     "normalize",
     "registry",

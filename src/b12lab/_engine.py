@@ -200,16 +200,26 @@ def _past(
     return past
 
 
-def _matches(condition: CompiledCondition, codes: Mapping[str, IntArray], n: int) -> BoolArray:
-    """Lookup tables instead of ``isin``: codes are small integers (special codes -3 to -1)."""
+_SHIFT = 3  # special codes run from -3; shifted codes index lookup tables from 0
+
+
+def _shifted(codes: Mapping[str, IntArray]) -> dict[str, npt.NDArray[np.intp]]:
+    return {name: values.astype(np.intp) + _SHIFT for name, values in codes.items()}
+
+
+def _matches(
+    condition: CompiledCondition, shifted: Mapping[str, npt.NDArray[np.intp]], n: int
+) -> BoolArray:
+    """Lookup tables instead of ``isin``: codes are small integers."""
     matched = np.zeros(n, dtype=np.bool_)
     for alternative in condition.alternatives:
         mask = np.ones(n, dtype=np.bool_)
         for name, allowed in alternative:
-            values = codes[name]
-            lookup = np.zeros(int(max(*allowed, 0, values.max(initial=0))) + 4, dtype=np.bool_)
-            lookup[np.asarray(allowed, dtype=np.int64) + 3] = True
-            mask &= lookup[values + 3]
+            values = shifted[name]
+            # The last slot stays False: codes past every allowed one are clipped onto it.
+            lookup = np.zeros(max(*allowed, 0) + _SHIFT + 2, dtype=np.bool_)
+            lookup[np.asarray(allowed, dtype=np.intp) + _SHIFT] = True
+            mask &= lookup[np.minimum(values, lookup.shape[0] - 1)]
         matched |= mask
     return matched
 
@@ -219,8 +229,9 @@ def decide(
 ) -> tuple[IntArray, IntArray]:
     """Apply the rules in order, first match wins: (rule index or NO_RULE, category rank)."""
     chosen = np.full(n, NO_RULE, dtype=np.int16)
+    shifted = _shifted(codes)
     for index, rule in enumerate(table.rules):
-        hit = (chosen == NO_RULE) & _matches(rule, codes, n)
+        hit = (chosen == NO_RULE) & _matches(rule, shifted, n)
         chosen[hit] = index
     ranks = np.asarray((*table.rule_ranks, 0), dtype=np.int16)
     return chosen, ranks[chosen]
@@ -229,6 +240,7 @@ def decide(
 def flag_matrix(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> BoolArray:
     """One column per flag of the table: True where the flag applies."""
     matrix = np.zeros((n, len(table.flags)), dtype=np.bool_)
+    shifted = _shifted(codes)
     for index, flag in enumerate(table.flags):
-        matrix[:, index] = _matches(flag, codes, n)
+        matrix[:, index] = _matches(flag, shifted, n)
     return matrix

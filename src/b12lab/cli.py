@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from b12lab import tables
 from b12lab.errors import B12LabError
 from b12lab.files import CHUNK_BYTES, Progress, read_chunks, writer
 from b12lab.frame import PREFIX, classify_frame
+from b12lab.long_format import classify_long
 from b12lab.measurements import measure
 from b12lab.units import conversion_factor, display_unit
 
@@ -72,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
     )
+    long = classify.add_argument_group("long format (one row per result; read whole)")
+    long.add_argument("--long", action="store_true", help="input has one row per result")
+    long.add_argument("--patient", default="patient_id", help="patient or specimen id column")
+    long.add_argument("--time", default=None, help="collection time column")
+    long.add_argument(
+        "--window", default=None, help="results within this of a visit's first, e.g. 24h"
+    )
+    long.add_argument("--test", default="test", help="test code (LOINC) or name column")
+    long.add_argument("--value", default="value", help="result column")
+    long.add_argument("--unit-column", default=None, help="unit column, if units are apart")
     classify.add_argument(
         "--chunk-bytes",
         type=int,
@@ -118,9 +129,23 @@ def _classify(args: argparse.Namespace) -> int:
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     with writer(args.output, sys.stdout.buffer) as write:
-        for chunk, consumed in read_chunks(args.input, chunk_bytes=args.chunk_bytes):
-            result = classify_frame(chunk, **options)
+        for chunk, consumed in _inputs(args):
+            if args.long:
+                result = classify_long(
+                    chunk,
+                    patient=args.patient,
+                    time=args.time,
+                    window=args.window,
+                    test=args.test,
+                    value=args.value,
+                    unit=args.unit_column,
+                    table=options["table"],
+                    laboratory=options["laboratory"],
+                )
+            else:
+                result = classify_frame(chunk, **options)
             write(result)
+            progress.rows_in += len(chunk)
             _count(progress, result, consumed)
             if show is not None:
                 show()
@@ -128,6 +153,16 @@ def _classify(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
+
+
+def _inputs(args: argparse.Namespace) -> Iterator[tuple[pd.DataFrame, int]]:
+    """Chunks of the input; a long export is read whole, since a visit may span chunks."""
+    chunks = read_chunks(args.input, chunk_bytes=args.chunk_bytes)
+    if not args.long:
+        return chunks
+    frames = list(chunks)
+    whole = pd.concat([frame for frame, _ in frames], ignore_index=True)
+    return iter([(whole, frames[-1][1])])
 
 
 def _count(progress: Progress, result: pd.DataFrame, consumed: int) -> None:
@@ -163,7 +198,7 @@ def _progress_bar(progress: Progress) -> Callable[[], None]:
 
 def _summary(progress: Progress) -> None:
     failed = sum(progress.errors.values())
-    lines = [f"b12lab: {progress.rows} rows in, {progress.rows} rows out, {failed} with errors"]
+    lines = [f"b12lab: {progress.rows_in} rows in, {progress.rows} rows out, {failed} with errors"]
     lines += [f"  {category}: {count}" for category, count in sorted(progress.categories.items())]
     common = sorted(progress.errors.items(), key=lambda item: -item[1])[:5]
     lines += [f"  error {reason}: {count}" for reason, count in common]

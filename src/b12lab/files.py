@@ -33,6 +33,7 @@ class Progress:
     """Rows and bytes done, for a progress bar; ``total_bytes`` is the input file's size."""
 
     total_bytes: int
+    rows_in: int = 0
     rows: int = 0
     bytes_read: int = 0
     categories: dict[str, int] = field(default_factory=dict)

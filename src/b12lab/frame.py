@@ -18,11 +18,11 @@ import pandas as pd
 
 from b12lab import _engine as engine
 from b12lab.analytes import ANALYTES, get_analyte
-from b12lab.categories import Category
+from b12lab.categories import Category, Censoring
 from b12lab.context import PREGNANT_CODES, SEX_CODES
 from b12lab.errors import B12LabError, ColumnError
-from b12lab.measurements import RESULT_REGEX, Measurement, measure
-from b12lab.observations import Observed, from_measurements, from_numbers
+from b12lab.measurements import measure, read_text
+from b12lab.observations import Observed, from_numbers
 from b12lab.policy import Evaluation, Policy, resolve
 from b12lab.table_schema import AGE_UNIT
 from b12lab.tables import Table
@@ -209,44 +209,50 @@ class _Distinct:
 
 def _parse_distinct(cells: list[object], analyte: str, unit: str | None) -> _Distinct:
     size = len(cells) + 1
-    results: list[Measurement | None] = [None] * size
+    values = np.full(size, np.nan)
+    signs = np.full(size, "", dtype=object)
+    unit_names: list[str | None] = [None] * size
     errors = np.full(size, "", dtype=object)
     for position, cell in enumerate(cells):
         try:
-            results[position] = _read_cell(cell, analyte, unit)
+            read = _read_cell(cell, analyte, unit)
         except B12LabError as exc:
             errors[position] = f"{exc.code}: {exc}"
-    observed = from_measurements(analyte, results)
-    interval = observed.interval
-    signs = np.array([r.censoring.value if r is not None else "" for r in results], dtype=object)
+            continue
+        if read is not None:
+            values[position], unit_names[position], censoring = read
+            signs[position] = censoring.value
+    units = tuple(dict.fromkeys(u for u in unit_names if u is not None))
+    lookup = {u: i for i, u in enumerate(units)}
+    unit_codes = np.array([lookup.get(u, 0) if u else 0 for u in unit_names], dtype=np.int16)
+    present = np.array([u is not None for u in unit_names], dtype=bool)
+    below = np.isin(signs, ("<", "<="))
+    above = np.isin(signs, (">", ">="))
     return _Distinct(
-        interval.lo,
-        interval.hi,
-        interval.lo_open,
-        interval.hi_open,
-        interval.present,
-        np.maximum(observed.unit_codes, 0).astype(np.int16),
-        observed.units,
-        signs,
-        errors,
+        lo=np.where(below, 0.0, values),
+        hi=np.where(above, np.inf, values),
+        lo_open=signs == ">",
+        hi_open=signs == "<",
+        present=present,
+        unit_codes=unit_codes,
+        units=units,
+        signs=signs,
+        errors=errors,
     )
 
 
-def _read_cell(cell: object, analyte: str, unit: str | None) -> Measurement | None:
+def _read_cell(cell: object, analyte: str, unit: str | None) -> tuple[float, str, Censoring] | None:
     """One cell as ``classify`` would read it; a bare number takes the column's unit."""
     if isinstance(cell, str):
         text = cell.strip()
-        if not text:
-            return None
-        match = RESULT_REGEX.match(text)
-        if unit is not None and match is not None and not match["unit"]:
-            text = f"{text} {unit}"
-        return measure(text, analyte=analyte)
+        return read_text(text, analyte, unit) if text else None
     if isinstance(cell, numbers.Real) and not isinstance(cell, bool):
         if unit is None:
-            return measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
-        return measure((float(cell), unit), analyte=analyte)
-    return measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises a clear error
+            measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
+        measured = measure((float(cell), str(unit)), analyte=analyte)
+        return measured.value, measured.unit, measured.censoring
+    measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises a clear error
+    return None
 
 
 def _context(
@@ -357,9 +363,11 @@ def _flag_text(evaluation: Evaluation, ok: np.ndarray) -> pd.Categorical:
     for position, outcome in enumerate(evaluation.flags):
         bits |= outcome.applies.astype(np.int64) << position
     bits[~ok] = 0
-    combinations, inverse = np.unique(bits, return_inverse=True)
+    combinations = np.flatnonzero(np.bincount(bits, minlength=1)) if bits.size else bits
+    position_of = np.zeros(int(combinations.max(initial=0)) + 1, dtype=np.int32)
+    position_of[combinations] = np.arange(combinations.shape[0], dtype=np.int32)
     names = [
         ";".join(o.flag.id for i, o in enumerate(evaluation.flags) if int(mask) >> i & 1)
         for mask in combinations
     ]
-    return _from_codes(np.asarray(inverse).reshape(-1), names)
+    return _from_codes(position_of[bits], names)

@@ -19,7 +19,7 @@ from b12lab.categories import Censoring
 from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
 from b12lab.units import Quantity, conversion_factor, display_unit, parse_unit, registry
 
-__all__ = ["Measurement", "MeasurementInput", "measure", "normalize"]
+__all__ = ["Measurement", "MeasurementInput", "measure", "normalize", "read_text"]
 
 MeasurementInput: TypeAlias = "str | tuple[object, str] | pint.Quantity[float] | Measurement"
 
@@ -131,6 +131,17 @@ def normalize(value: MeasurementInput, *, analyte: str) -> pint.Quantity[float]:
 
 
 def _from_text(text: str, analyte: str) -> Measurement:
+    return Measurement(analyte, *read_text(text, analyte))
+
+
+def read_text(
+    text: str, analyte: str, default_unit: str | None = None
+) -> tuple[float, str, Censoring]:
+    """(number, unit, censoring) of one result written as text, checked like :func:`measure`.
+
+    ``analyte`` is a canonical name; ``default_unit`` stands in when the text has no unit. The
+    batch path reads each distinct cell with this very function, so single and batch agree.
+    """
     match = RESULT_REGEX.match(text)
     if match is None:
         raise InvalidValueError(
@@ -139,7 +150,7 @@ def _from_text(text: str, analyte: str) -> Measurement:
             analyte=analyte,
             value=text,
         )
-    unit = match["unit"]
+    unit = match["unit"] or default_unit
     if not unit:
         raise UnknownUnitError(
             f"{analyte}: {text!r} has no unit; add one, such as pmol/L or pg/mL",
@@ -148,9 +159,8 @@ def _from_text(text: str, analyte: str) -> Measurement:
             unit="",
         )
     number = _checked_number(float(match["number"]), analyte, text)
-    return Measurement(
-        analyte, number, unit, _CENSOR_SIGNS.get(match["sign"] or "", Censoring.NONE)
-    )
+    conversion_factor(analyte, unit)
+    return number, unit, _CENSOR_SIGNS.get(match["sign"] or "", Censoring.NONE)
 
 
 def _from_pair(pair: tuple[object, ...], analyte: str) -> Measurement:

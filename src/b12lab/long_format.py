@@ -1,0 +1,394 @@
+"""Classify a long laboratory export: one row per result in, one row per patient visit out.
+
+A long export has one row per result: a patient (or specimen) id, optionally a collection time,
+the test as a LOINC code or a name, the value and optionally its unit. :func:`classify_long`
+recognises the tests b12lab knows, groups each patient's results into visits, pivots every visit
+to one row with one column per analyte, and classifies those rows with
+:func:`b12lab.frame.classify_frame`, so a visit gets the same answer as :func:`b12lab.classify`
+given the same values.
+
+Grouping rule
+-------------
+Rows are ordered by patient (in order of first appearance) and collection time. A patient's first
+result opens a visit; each later result of that patient joins the open visit if its time is at
+most ``window`` after the visit's *first* result, and otherwise opens the next visit. A visit
+therefore never spans more than ``window``, and a chain of results a few hours apart is not merged
+into one long visit. Without ``time`` each patient is one group; with ``time`` but no ``window``
+results group by identical collection time. A row with no patient id, or (with ``time``) no
+time, is a group of its own and is never combined with another row.
+
+Every row, recognised or not, belongs to a group, so no group is lost; unrecognised tests are
+counted in ``b12lab_ignored_results`` and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from b12lab.analytes import ANALYTES, get_analyte
+from b12lab.errors import B12LabError, ColumnError, InvalidValueError
+from b12lab.frame import CONTEXT_COLUMNS, PREFIX, classify_frame
+from b12lab.measurements import RESULT_PATTERN
+from b12lab.tables import Table
+from b12lab.units import conversion_factor
+
+__all__ = ["classify_long"]
+
+_SIGNS = {"": "", "<": "<", ">": ">", "<=": "<=", "=<": "<=", "≤": "<=", ">=": ">="}
+_SIGNS |= {"=>": ">=", "≥": ">="}
+_SIGNIFICANT = 9
+"""Digits to which results in canonical units must agree to count as the same result."""
+_CONFLICT = "different results in this group"
+
+
+def classify_long(
+    df: pd.DataFrame,
+    *,
+    patient: str = "patient_id",
+    time: str | None = None,
+    window: pd.Timedelta | str | None = None,
+    test: str = "test",
+    value: str = "value",
+    unit: str | None = None,
+    table: str | Table | None = None,
+    laboratory: str | Table | None = None,
+) -> pd.DataFrame:
+    """Classify a long export; returns one row per group (patient, or patient visit).
+
+    ``test`` holds LOINC codes (``2132-9``) or names and aliases (``Vitamin B12``), matched
+    case-insensitively. ``value`` holds results such as ``160``, ``"<50"`` or ``"160 pg/mL"``;
+    ``unit``, if given, names a column of units joined to values that carry none. ``time`` and
+    ``window`` (a duration such as ``"24h"``) split a patient's results into visits (see the
+    module docstring). Columns named like ``age``, ``sex`` or ``pregnant`` are carried to each
+    group. The output has the group keys (``patient``, and ``b12lab_group_start`` and
+    ``b12lab_group_end`` with ``time``), one column per analyte found, the context columns, the
+    ``b12lab_*`` columns of :func:`~b12lab.frame.classify_frame` and ``b12lab_ignored_results``.
+    Two different results for one analyte in one group make that group an error.
+    """
+    _require(df, [patient, test, value] + [c for c in (time, unit) if c is not None])
+    span = _window(time, window)
+    times = _times(df, time) if time is not None else None
+    ids, first, last = _groups(df[patient], times, span)
+    analyte = _recognise(df[test])
+    cells = _cells(df[value], None if unit is None else df[unit])
+    used = analyte.notna().to_numpy() & cells.notna().to_numpy()
+    wide, shown, errors = _pivot(ids[used], analyte[used], cells[used], len(first))
+    context, context_errors = _context(df, ids, len(first), {patient, test, value, time, unit})
+    out = classify_frame(
+        pd.concat([wide, context], axis=1),
+        columns={**{a: a for a in wide.columns}, **{c: c for c in context.columns}},
+        table=table,
+        laboratory=laboratory,
+    )
+    out[list(shown.columns)] = shown
+    _mark_errors(out, _join_errors(errors, context_errors))
+    out[f"{PREFIX}ignored_results"] = np.bincount(
+        ids[analyte.isna().to_numpy()], minlength=len(first)
+    )
+    keys = {patient: df[patient].iloc[first].to_numpy()}
+    if times is not None:
+        keys[f"{PREFIX}group_start"] = times.iloc[first].to_numpy()
+        keys[f"{PREFIX}group_end"] = times.iloc[last].to_numpy()
+    return pd.concat([pd.DataFrame(keys), out], axis=1)
+
+
+def _require(df: pd.DataFrame, needed: list[str]) -> None:
+    missing = [name for name in needed if name not in df.columns]
+    if missing:
+        raise ColumnError(
+            f"column(s) {', '.join(map(repr, missing))} not in the data; pass the column names "
+            "as patient=, time=, test=, value=, unit=; found: "
+            f"{', '.join(map(str, df.columns)) or '(none)'}",
+            column=missing[0],
+            columns=tuple(map(str, df.columns)),
+        )
+
+
+def _window(time: str | None, window: pd.Timedelta | str | None) -> int:
+    """The window in nanoseconds; 0 (identical times) when only ``time`` is given."""
+    if window is None:
+        return 0
+    if time is None:
+        raise InvalidValueError(
+            "window= needs time=, the column of collection times", argument="window"
+        )
+    try:
+        span = pd.Timedelta(window)
+    except ValueError as exc:
+        raise InvalidValueError(
+            f"window: {window!r} is not a duration; give one such as '24h' or '3D'",
+            argument="window",
+            value=repr(window),
+        ) from exc
+    if pd.isna(span) or span < pd.Timedelta(0):
+        raise InvalidValueError(
+            f"window: {window!r} must be a duration of zero or more", argument="window"
+        )
+    return int(span.as_unit("ns").value)
+
+
+def _times(df: pd.DataFrame, column: str) -> pd.Series:
+    raw = df[column]
+    if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(raw):
+        return raw.reset_index(drop=True)
+    try:
+        parsed = pd.to_datetime(raw, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise ColumnError(
+            f"column {column!r} cannot be read as collection times ({exc}); give ISO 8601 "
+            "times such as 2024-03-01T08:30 or a datetime column",
+            column=column,
+        ) from exc
+    return parsed.reset_index(drop=True)
+
+
+def _groups(
+    patients: pd.Series, times: pd.Series | None, span: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group id per row, and the positions of each group's first and last row (by time)."""
+    codes, _ = pd.factorize(patients)
+    solo = codes < 0
+    stamps = np.zeros(len(codes), dtype=np.int64)
+    if times is not None:
+        solo |= times.isna().to_numpy()
+        naive = times.dt.tz_convert(None) if _aware(times) else times
+        ns = naive.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+        stamps = np.where(solo, 0, ns)
+    codes = codes.astype(np.int64)
+    codes[solo] = codes.max(initial=-1) + 1 + np.arange(int(solo.sum()))
+    order = np.lexsort((stamps, codes))
+    starts = _visit_starts(codes[order], stamps[order], span)
+    ids = np.empty(len(codes), dtype=np.int64)
+    ids[order] = np.cumsum(starts) - 1
+    ends = np.append(starts[1:], True)
+    return ids, order[starts], order[ends]
+
+
+def _aware(times: pd.Series) -> bool:
+    return isinstance(times.dtype, pd.DatetimeTZDtype)
+
+
+def _visit_starts(codes: np.ndarray, stamps: np.ndarray, span: int) -> np.ndarray:
+    """Which rows (sorted by patient, time) open a visit, by the rule in the module docstring.
+
+    ``step[i]`` is the first row after ``i`` that is a later patient or more than ``span`` after
+    row ``i``: the row that opens the next visit if ``i`` opens one. Visit openers are the rows
+    reached from each patient's first row by following ``step``; pointer doubling finds them all
+    in log2(number of visits) vectorized passes instead of a Python loop over visits.
+    """
+    n = len(codes)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    distinct = np.unique(stamps)
+    rank = np.searchsorted(distinct, stamps)
+    reach = np.searchsorted(distinct, stamps + span, side="right") - 1
+    width = len(distinct)
+    step = np.append(np.searchsorted(codes * width + rank, codes * width + reach, "right"), n)
+    opens = np.append(np.r_[True, codes[1:] != codes[:-1]], False)
+    while True:
+        landed = step[np.flatnonzero(opens)]
+        landed = landed[landed < n]
+        if landed.size == 0:
+            return opens[:n]
+        opens[landed] = True
+        step = step[step]
+
+
+@functools.cache
+def _test_names() -> Mapping[str, str]:
+    """Every LOINC code, name and alias b12lab knows (lower case) → analyte name."""
+    names = {code: analyte.name for analyte in ANALYTES.values() for code in analyte.loinc}
+    for analyte in ANALYTES.values():
+        for alias in (analyte.name, *analyte.aliases):
+            names[alias.strip().lower()] = get_analyte(alias).name
+    return names
+
+
+def _recognise(tests: pd.Series) -> pd.Series:
+    """Analyte name per row, or NA for a test b12lab does not know."""
+    key = tests.astype("string").str.strip().str.lower()
+    return key.map(_test_names()).astype("string").reset_index(drop=True)
+
+
+def _cells(values: pd.Series, units: pd.Series | None) -> pd.Series:
+    """Each result as text (``"<50 pg/mL"``); NA where there is no value."""
+    text = values.astype("string").str.strip().reset_index(drop=True)
+    text = text.mask(text == "")
+    if units is None:
+        return text
+    unit = units.astype("string").str.strip().fillna("").reset_index(drop=True)
+    bare = _extract(text)["unit"].fillna("") == ""
+    return text.where(~bare | (unit == ""), text + " " + unit)
+
+
+def _extract(text: pd.Series) -> pd.DataFrame:
+    """Sign, number and unit of each result, read once per distinct text (results repeat)."""
+    codes, uniques = pd.factorize(text)
+    parts = pd.Series(uniques, dtype="string").str.extract(RESULT_PATTERN)
+    parts = parts.reindex(np.where(codes < 0, len(uniques), codes))
+    return parts.set_axis(text.index)
+
+
+def _result_keys(analytes: pd.Series, cells: pd.Series) -> pd.DataFrame:
+    """Comparable forms of results: sign and value in canonical units, else the text itself.
+
+    Values are rounded to nine significant digits, so ``160 pg/mL``, ``160.0 pg/mL`` and
+    ``0.16 ng/mL`` are one result. A unit is converted once per distinct (analyte, unit) pair.
+    """
+    text = cells.astype("string")
+    parts = _extract(text)
+    number = pd.to_numeric(parts["number"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    pairs = analytes.astype("string") + "\t" + parts["unit"].fillna("")
+    codes, uniques = pd.factorize(pairs)
+    factors = np.array([_factor(*str(pair).split("\t", 1)) for pair in uniques], dtype=np.float64)
+    canonical = _significant(number * factors[codes])
+    usable = ~np.isnan(canonical)
+    return pd.DataFrame(
+        {
+            "sign": parts["sign"].fillna("").map(_SIGNS).where(usable, ""),
+            "canonical": canonical,
+            "text": text.str.lower().str.replace(r"\s+", " ", regex=True).where(~usable, ""),
+        },
+        index=cells.index,
+    )
+
+
+def _factor(analyte: str, unit: str) -> float:
+    try:
+        return conversion_factor(analyte, unit)
+    except B12LabError:
+        return np.nan
+
+
+def _significant(values: np.ndarray) -> np.ndarray:
+    """``values`` to nine significant digits; the same digits always give the same float."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(np.abs(values)))
+    shift = np.where(np.isfinite(exponent), _SIGNIFICANT - 1 - exponent, 0.0)
+    scale = 10.0 ** np.abs(shift)  # a power of ten up to 1e22 is exact
+    rounded: np.ndarray = np.where(
+        shift >= 0, np.rint(values * scale) / scale, np.rint(values / scale) * scale
+    )
+    return rounded
+
+
+def _pivot(
+    ids: np.ndarray, analytes: pd.Series, cells: pd.Series, groups: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Wide results to classify, the same as shown (conflicts listed), and per-group errors."""
+    rows = pd.DataFrame(
+        {
+            "group": ids,
+            "analyte": analytes.to_numpy(dtype=object),
+            "cell": cells.to_numpy(dtype=object),
+        }
+    )
+    found = set(rows["analyte"].unique())
+    present = [a for a in ANALYTES if a in found]
+    if not present:
+        raise ColumnError(
+            "no result in the test column is a test b12lab knows; give LOINC codes such as "
+            "2132-9 or names such as 'vitamin b12', 'mma', 'homocysteine'",
+            column="test",
+        )
+    rows = pd.concat([rows, _result_keys(rows["analyte"], rows["cell"])], axis=1)
+    distinct = rows.drop_duplicates(["group", "analyte", "sign", "canonical", "text"])
+    by_pair = distinct.groupby(["group", "analyte"], sort=False)["cell"]
+    sizes = by_pair.size()
+    single = by_pair.first().where(sizes == 1)
+    repeated = distinct[by_pair.transform("size").to_numpy() > 1]
+    listed = repeated.groupby(["group", "analyte"], sort=False)["cell"].agg(" | ".join)
+    wide = _spread(single, present, groups)
+    shown = _spread(single.fillna(listed), present, groups)
+    conflicts = sizes[sizes > 1].reset_index(name="count")
+    messages = (
+        "duplicate_result: "
+        + conflicts["analyte"]
+        + ": "
+        + conflicts["count"].astype(str)
+        + f" {_CONFLICT}"
+    )
+    return wide, shown, messages.groupby(conflicts["group"]).agg("; ".join)
+
+
+def _context(
+    df: pd.DataFrame, ids: np.ndarray, groups: int, taken: set[str | None]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Age, sex and pregnancy per group (first value given), and per-group conflicts."""
+    found: dict[str, str] = {}
+    for column in df.columns:
+        name = str(column).strip().lower()
+        for key, aliases in CONTEXT_COLUMNS.items():
+            if column not in taken and name in aliases and key not in found:
+                found[key] = column
+    values: dict[str, pd.Series] = {}
+    problems = [pd.Series(dtype=object)]
+    for key, column in found.items():
+        raw = pd.Series(df[column].to_numpy(dtype=object))
+        rows = pd.concat([pd.DataFrame({"group": ids, "value": raw}), _context_keys(raw)], axis=1)
+        distinct = rows[rows["given"]].drop_duplicates(["group", "number", "text"])
+        by_group = distinct.groupby("group")["value"]
+        sizes = by_group.size()
+        values[key] = by_group.first().where(sizes == 1).reindex(pd.RangeIndex(groups))
+        bad = sizes[sizes > 1]
+        problems.append(
+            f"conflicting_context: {key}: " + bad.astype(str) + " different values in this group"
+        )
+    context = pd.DataFrame(values, index=pd.RangeIndex(groups)).astype(object)
+    return context.where(context.notna(), None), pd.concat(problems)
+
+
+def _context_keys(raw: pd.Series) -> pd.DataFrame:
+    """Comparable context values: numbers by value (``72`` = ``72.0``), text by lower case."""
+    text = raw.astype("string").str.strip().str.lower()
+    number = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    number = _significant(number)
+    return pd.DataFrame(
+        {
+            "number": number,
+            "text": text.where(np.isnan(number), "").fillna(""),
+            "given": text.fillna("").ne("").to_numpy(),
+        }
+    )
+
+
+def _join_errors(*errors: pd.Series) -> pd.Series:
+    """Per-group messages from several sources, joined with ``; `` in a fixed order."""
+    joined: pd.Series = pd.concat(errors).groupby(level=0, sort=True).agg("; ".join)
+    return joined
+
+
+def _mark_errors(out: pd.DataFrame, errors: pd.Series) -> None:
+    """Give the groups in ``errors`` their message and take away any classification (in place)."""
+    if errors.empty:
+        return
+    rows = errors.index.to_numpy()
+    before = out[f"{PREFIX}error"].to_numpy(dtype=object)[rows]
+    after = errors.to_numpy(dtype=object)
+    _set(out, f"{PREFIX}error", rows, np.where(before == "", after, after + "; " + before))
+    blank = [f"{PREFIX}category", f"{PREFIX}rule", f"{PREFIX}flags"]
+    blank += [c for c in out.columns if str(c).endswith(("_band", "_interpretation"))]
+    for column in blank:
+        _set(out, column, rows, "")
+
+
+def _set(out: pd.DataFrame, column: str, rows: np.ndarray, values: object) -> None:
+    """Set some rows of a text column, whether classify_frame made it object or categorical."""
+    current = out[column]
+    changed = current.to_numpy(dtype=object, copy=True)
+    changed[rows] = values
+    if isinstance(current.dtype, pd.CategoricalDtype):
+        out[column] = pd.Categorical(changed)
+    else:
+        out[column] = changed
+
+
+def _spread(cells: pd.Series, analytes: list[str], groups: int) -> pd.DataFrame:
+    """One row per group, one column per analyte, from cells indexed by (group, analyte)."""
+    wide = cells.unstack("analyte") if len(cells) else pd.DataFrame(index=pd.RangeIndex(0))
+    wide = wide.reindex(index=pd.RangeIndex(groups), columns=analytes)
+    return wide.astype(object).where(wide.notna(), None).rename_axis(index=None, columns=None)

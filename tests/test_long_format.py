@@ -1,0 +1,326 @@
+"""Long exports (one row per result): one row out per visit, and the same answer as classify()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import b12lab
+from b12lab.analytes import ANALYTES
+from b12lab.long_format import classify_long
+from b12lab.units import conversion_factor
+from tests.strategies import patients, units_for
+
+T0 = pd.Timestamp("2024-03-01 08:00")
+VISIT_GAP = pd.Timedelta(days=10)
+UNKNOWN_TESTS = ("2951-2", "Sodium", "Ferritin", "718-7")
+
+
+def _export(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["patient_id", "collected", "test", "value", "unit"])
+
+
+@pytest.fixture
+def export() -> pd.DataFrame:
+    """Two patients; P1 has two visits four days apart, P2 one visit with an unknown test."""
+    return _export(
+        [
+            ("P1", "2024-03-01T08:10", "2132-9", "160", "pg/mL"),
+            ("P1", "2024-03-01T08:10", "13964-2", "0.52", "umol/L"),
+            ("P1", "2024-03-01T14:00", "Homocysteine", "18.2", "µmol/L"),
+            ("P1", "2024-03-01T08:10", "2951-2", "139", "mmol/L"),
+            ("P2", "2024-03-02T09:00", "Vitamin B12", "<50", "pg/mL"),
+            ("P2", "2024-03-02T09:05", "13965-9", "9.1", "umol/L"),
+            ("P2", "2024-03-02T09:05", "Ferritin", "35", "ug/L"),
+            ("P1", "2024-03-05T07:30", " vitamin B12 ", "420 pmol/L", None),
+            ("P1", "2024-03-05T07:30", "MMA", "210", "nmol/L"),
+        ]
+    )
+
+
+def test_visits_are_classified_like_classify(export: pd.DataFrame) -> None:
+    out = classify_long(export, time="collected", window="24h", unit="unit")
+    assert list(out["patient_id"]) == ["P1", "P1", "P2"]
+    assert list(out["b12lab_group_start"].astype(str)) == [
+        "2024-03-01 08:10:00",
+        "2024-03-05 07:30:00",
+        "2024-03-02 09:00:00",
+    ]
+    assert str(out["b12lab_group_end"].iloc[0]) == "2024-03-01 14:00:00"
+    assert list(out["b12"]) == ["160 pg/mL", "420 pmol/L", "<50 pg/mL"]
+    assert list(out["b12lab_b12_censoring"]) == ["", "", "<"]
+    assert list(out["b12lab_ignored_results"]) == [1, 0, 1]
+    expected = [
+        b12lab.classify(b12="160 pg/mL", mma="0.52 umol/L", hcy="18.2 µmol/L"),
+        b12lab.classify(b12="420 pmol/L", mma="210 nmol/L"),
+        b12lab.classify(b12="<50 pg/mL", hcy="9.1 umol/L"),
+    ]
+    assert list(out["b12lab_category"]) == [r.category.value for r in expected]
+    assert list(out["b12lab_rule"]) == [r.rule or "" for r in expected]
+    assert (out["b12lab_error"] == "").all()
+
+
+def test_without_time_each_patient_is_one_group(export: pd.DataFrame) -> None:
+    first_visit = export[~export["value"].isin(["420 pmol/L", "210"])]
+    out = classify_long(first_visit, unit="unit")
+    assert list(out["patient_id"]) == ["P1", "P2"]
+    assert "b12lab_group_start" not in out
+    assert list(out["b12lab_ignored_results"]) == [1, 1]
+    assert out["b12lab_category"].iloc[0] == "deficiency_likely"
+
+
+def test_without_time_two_visits_of_one_patient_conflict(export: pd.DataFrame) -> None:
+    out = classify_long(export, unit="unit")
+    assert out["b12lab_error"].iloc[0] == (
+        "duplicate_result: b12: 2 different results in this group; "
+        "duplicate_result: mma: 2 different results in this group"
+    )
+    assert out["b12"].iloc[0] == "160 pg/mL | 420 pmol/L"
+
+
+def test_window_is_counted_from_the_first_result_of_a_visit() -> None:
+    df = _export(
+        [
+            ("P1", pd.Timestamp("2024-01-01 00:00"), "b12", "300", "pmol/L"),
+            ("P1", pd.Timestamp("2024-01-01 20:00"), "mma", "0.2", "umol/L"),
+            ("P1", pd.Timestamp("2024-01-02 00:00"), "hcy", "10", "umol/L"),  # exactly 24 h
+            ("P1", pd.Timestamp("2024-01-02 16:00"), "b12", "310", "pmol/L"),  # 40 h: new visit
+            ("P1", pd.Timestamp("2024-01-04 00:00"), "b12", "320", "pmol/L"),  # 32 h after that
+        ]
+    )
+    out = classify_long(df, time="collected", window=pd.Timedelta(hours=24), unit="unit")
+    assert list(out["b12"]) == ["300 pmol/L", "310 pmol/L", "320 pmol/L"]
+    assert list(out["mma"]) == ["0.2 umol/L", None, None]
+    assert list(out["hcy"]) == ["10 umol/L", None, None]
+
+
+def test_without_window_results_group_by_identical_time(export: pd.DataFrame) -> None:
+    out = classify_long(export, time="collected", unit="unit")
+    assert len(out) == export["patient_id"].str.cat(export["collected"]).nunique()
+
+
+def test_timezone_aware_times_keep_their_zone() -> None:
+    times = pd.to_datetime(["2024-03-01T08:00+01:00", "2024-03-01T09:00+01:00"])
+    df = _export([("P1", times[0], "b12", "300", "pmol/L"), ("P1", times[1], "mma", "0.2", "uM")])
+    out = classify_long(df, time="collected", window="2h", unit="unit")
+    assert len(out) == 1
+    assert out["b12lab_group_start"].iloc[0] == times[0]
+    assert out["b12lab_group_end"].iloc[0] == times[1]
+
+
+def test_rows_without_patient_or_time_are_never_combined() -> None:
+    df = _export(
+        [
+            (None, "2024-03-01T08:00", "b12", "300", "pmol/L"),
+            (None, "2024-03-01T08:00", "b12", "100", "pmol/L"),
+            ("P1", None, "b12", "300", "pmol/L"),
+            ("P1", None, "mma", "0.2", "umol/L"),
+            ("P1", "2024-03-01T08:00", "b12", "150", "pmol/L"),
+        ]
+    )
+    out = classify_long(df, time="collected", window="24h", unit="unit")
+    assert len(out) == 5
+    assert (out["b12lab_error"] == "").all()
+
+
+def test_conflicting_duplicates_are_an_error_for_their_group_only() -> None:
+    df = _export(
+        [
+            ("P1", "2024-03-01T08:00", "2132-9", "160", "pg/mL"),
+            ("P1", "2024-03-01T09:00", "Vitamin B12", "250", "pg/mL"),
+            ("P1", "2024-03-01T09:00", "mma", "0.52", "umol/L"),
+            ("P2", "2024-03-01T08:00", "2132-9", "160", "pg/mL"),
+        ]
+    )
+    out = classify_long(df, time="collected", window="24h", unit="unit")
+    assert list(out["b12lab_error"]) == [
+        "duplicate_result: b12: 2 different results in this group",
+        "",
+    ]
+    assert list(out["b12lab_category"]) == ["", "deficiency_likely"]
+    assert list(out["b12lab_mma_band"]) == ["", ""]
+    assert np.isnan(out["b12lab_b12"].iloc[0])
+    assert out["b12"].iloc[0] == "160 pg/mL | 250 pg/mL"
+
+
+def test_a_censored_and_an_exact_result_conflict() -> None:
+    df = _export([("P1", None, "b12", "<50", "pg/mL"), ("P1", None, "b12", "50", "pg/mL")])
+    out = classify_long(df, unit="unit")
+    assert out["b12lab_error"].iloc[0].startswith("duplicate_result: b12: 2 different")
+
+
+def test_identical_duplicates_count_once() -> None:
+    df = _export(
+        [
+            ("P1", None, "2132-9", "160", "pg/mL"),
+            ("P1", None, "vitamin b12", "160.0 pg/mL", None),
+            ("P1", None, "B12", "0.16", "ng/mL"),
+            ("P1", None, "13964-2", "=<0.05", "umol/L"),
+            ("P1", None, "mma", "≤0.05", "umol/L"),
+            ("P1", None, "MMA", "<=50 nmol/L", ""),
+        ]
+    )
+    out = classify_long(df, unit="unit")
+    assert out["b12lab_error"].iloc[0] == ""
+    assert out["b12"].iloc[0] == "160 pg/mL"
+    single = b12lab.classify(b12="160 pg/mL", mma="<=0.05 umol/L")
+    assert out["b12lab_category"].iloc[0] == single.category.value
+
+
+def test_values_without_a_unit_column_and_numeric_values() -> None:
+    df = pd.DataFrame(
+        {"patient_id": [1, 1, 2], "test": ["b12", "mma", "b12"], "value": [300.0, 0.2, 100.0]}
+    )
+    out = classify_long(df)
+    assert list(out["patient_id"]) == [1, 2]
+    assert out["b12lab_error"].str.startswith("unknown_unit").all()
+    with_units = classify_long(df.assign(unit=["pmol/L", "umol/L", "pmol/L"]), unit="unit")
+    assert list(with_units["b12"]) == ["300.0 pmol/L", "100.0 pmol/L"]
+    assert (with_units["b12lab_error"] == "").all()
+
+
+def test_a_group_of_unknown_tests_only_is_kept() -> None:
+    df = _export(
+        [
+            ("P1", None, "2132-9", "300", "pmol/L"),
+            ("P2", None, "Sodium", "140", "mmol/L"),
+            ("P2", None, "Ferritin", "35", "ug/L"),
+        ]
+    )
+    out = classify_long(df, unit="unit")
+    assert list(out["patient_id"]) == ["P1", "P2"]
+    assert list(out["b12lab_ignored_results"]) == [0, 2]
+    assert list(out["b12lab_category"]) == ["deficiency_unlikely", "insufficient_data"]
+
+
+def test_context_columns_are_carried_per_group() -> None:
+    df = _export(
+        [
+            ("P1", None, "b12", "300", "pmol/L"),
+            ("P1", None, "hcy", "13", "umol/L"),
+            ("P2", None, "hcy", "13", "umol/L"),
+            ("P2", None, "b12", "300", "pmol/L"),
+        ]
+    ).assign(Sex=pd.Series(["female", "female", "male", None]), age=[40, 40.0, 50, 51])
+    out = classify_long(df, unit="unit")
+    assert list(out["sex"]) == ["female", "male"]
+    expected = b12lab.classify(b12="300 pmol/L", hcy="13 umol/L", sex="female", age=40)
+    assert out["b12lab_category"].iloc[0] == expected.category.value
+    assert out["b12lab_error"].iloc[0] == ""
+    assert out["b12lab_error"].iloc[1] == (
+        "conflicting_context: age: 2 different values in this group"
+    )
+
+
+def test_missing_columns_are_named_with_what_was_found() -> None:
+    df = pd.DataFrame({"MRN": ["P1"], "Test Name": ["b12"], "Result": ["300 pmol/L"]})
+    with pytest.raises(b12lab.ColumnError, match=r"'patient_id', 'test', 'value'.*MRN, Test Name"):
+        classify_long(df)
+    with pytest.raises(b12lab.ColumnError, match="'drawn'"):
+        classify_long(df, patient="MRN", test="Test Name", value="Result", time="drawn")
+    out = classify_long(df, patient="MRN", test="Test Name", value="Result")
+    assert out["b12lab_category"].iloc[0] == "deficiency_unlikely"
+
+
+def test_no_known_test_and_bad_arguments_are_clear_errors(export: pd.DataFrame) -> None:
+    with pytest.raises(b12lab.ColumnError, match="LOINC"):
+        classify_long(export[export["test"] == "Ferritin"], unit="unit")
+    with pytest.raises(b12lab.InvalidValueError, match="needs time="):
+        classify_long(export, window="24h")
+    with pytest.raises(b12lab.InvalidValueError, match="not a duration"):
+        classify_long(export, time="collected", window="one day")
+    with pytest.raises(b12lab.InvalidValueError, match="zero or more"):
+        classify_long(export, time="collected", window="-1h")
+    with pytest.raises(b12lab.ColumnError, match="collection times"):
+        classify_long(export.assign(collected="yesterday"), time="collected")
+
+
+# --- property: every group equals classify() of that group's values ------------------------
+
+_LABELS = {name: [*record.loinc, name, *record.aliases] for name, record in ANALYTES.items()}
+
+
+def _spellings(label: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([label, label.upper(), label.title(), f"  {label} "])
+
+
+@st.composite
+def _results(draw: st.DrawFn, analyte: str, given: Any) -> tuple[str, str, str, Any]:
+    """One row's test, value and unit columns, and the same result as classify() takes it."""
+    test = draw(_spellings(draw(st.sampled_from(_LABELS[analyte]))))
+    if isinstance(given, str):  # a censored text such as "<148 pmol/L"
+        number, unit = given.rsplit(" ", 1)
+        value, unit_column = draw(st.sampled_from([(given, ""), (given, unit), (number, unit)]))
+        return test, value, unit_column, given
+    unit = draw(st.sampled_from(units_for(analyte)))
+    value = given[0] / conversion_factor(analyte, unit)
+    return test, repr(value), unit, (value, unit)
+
+
+@st.composite
+def long_exports(draw: st.DrawFn) -> tuple[pd.DataFrame, dict[tuple[str, int], dict[str, Any]]]:
+    """A shuffled long export of a few patients and visits, and each visit's classify() input."""
+    rows: list[dict[str, Any]] = []
+    visits: dict[tuple[str, int], dict[str, Any]] = {}
+    for p in range(draw(st.integers(1, 3))):
+        for v in range(draw(st.integers(1, 3))):
+            person = draw(patients(censored=True))
+            start = T0 + v * VISIT_GAP
+            context = {
+                "age": person.get("age"),
+                "sex": person["sex"],
+                "pregnant": None if person["pregnant"] is None else str(person["pregnant"]),
+            }
+            kwargs = {k: person[k] for k in ("sex", "pregnant") if person[k] is not None}
+            kwargs |= {"age": person["age"]} if "age" in person else {}
+            new: list[dict[str, Any]] = []
+            for analyte in ANALYTES:
+                if analyte not in person:
+                    continue
+                test, value, unit, kwargs[analyte] = draw(_results(analyte, person[analyte]))
+                copies = draw(st.integers(1, 2))  # a second copy is an identical duplicate
+                new += [{"test": test, "value": value, "unit": unit}] * copies
+            for _ in range(draw(st.integers(0, 2))):
+                unknown = draw(st.sampled_from(UNKNOWN_TESTS))
+                new.append({"test": unknown, "value": "1", "unit": "mmol/L"})
+            if not new:
+                continue
+            for row in new:
+                minutes = draw(st.integers(0, 24 * 60))
+                row |= {"patient_id": f"P{p}", "collected": start + pd.Timedelta(minutes=minutes)}
+                rows.append(row | context)
+            visits[(f"P{p}", v)] = kwargs | {
+                "_ignored": sum(r["test"] in UNKNOWN_TESTS for r in new)
+            }
+    assume(any(set(k) & set(ANALYTES) for k in visits.values()))
+    order = draw(st.permutations(range(len(rows))))
+    return pd.DataFrame([rows[i] for i in order]), visits
+
+
+@given(data=long_exports())
+def test_every_group_equals_classify_of_its_values(
+    data: tuple[pd.DataFrame, dict[tuple[str, int], dict[str, Any]]],
+) -> None:
+    df, visits = data
+    out = classify_long(df, time="collected", window="24h", unit="unit")
+    assert len(out) == len(visits)
+    seen = set()
+    for row in range(len(out)):
+        key = (out["patient_id"].iloc[row], (out["b12lab_group_start"].iloc[row] - T0) // VISIT_GAP)
+        seen.add(key)
+        expected = dict(visits[key])
+        ignored = expected.pop("_ignored")
+        single = b12lab.classify(**expected)
+        assert out["b12lab_error"].iloc[row] == ""
+        assert out["b12lab_ignored_results"].iloc[row] == ignored
+        assert out["b12lab_category"].iloc[row] == single.category.value
+        assert out["b12lab_rule"].iloc[row] == (single.rule or "")
+        assert set(filter(None, str(out["b12lab_flags"].iloc[row]).split(";"))) == {
+            f.id for f in single.flags
+        }
+    assert seen == set(visits)
