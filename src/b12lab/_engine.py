@@ -7,7 +7,7 @@ edges, rules and flags arrive compiled from a table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,6 +222,54 @@ def _matches(
             mask &= lookup[np.minimum(values, lookup.shape[0] - 1)]
         matched |= mask
     return matched
+
+
+MAX_COMBINATIONS = 1 << 22
+
+
+def distinct_combinations(
+    codes: Mapping[str, IntArray], names: Sequence[str], n: int
+) -> tuple[dict[str, IntArray], npt.NDArray[np.intp], int] | None:
+    """The distinct combinations of the named variables' codes, and each row's combination.
+
+    Rules and flags depend on the codes alone, so they need evaluating once per combination
+    present (a few hundred) rather than once per row. None when the combinations could be too
+    many to count densely.
+    """
+    sizes = [int(codes[name].max(initial=0)) + _SHIFT + 1 for name in names]
+    if int(np.prod(sizes, dtype=np.float64)) > MAX_COMBINATIONS:
+        return None
+    key = np.zeros(n, dtype=np.intp)
+    stride = 1
+    for name, size in zip(names, sizes, strict=True):
+        key += (codes[name].astype(np.intp) + _SHIFT) * stride
+        stride *= size
+    seen = np.flatnonzero(np.bincount(key, minlength=1)) if n else np.zeros(0, dtype=np.intp)
+    position = np.zeros(stride, dtype=np.intp)
+    position[seen] = np.arange(seen.shape[0])
+    reduced = {}
+    remainder = seen.copy()
+    for name, size in zip(names, sizes, strict=True):
+        reduced[name] = (remainder % size - _SHIFT).astype(np.int16)
+        remainder //= size
+    return reduced, position[key], int(seen.shape[0])
+
+
+def decide_and_flag(
+    table: CompiledTable, codes: Mapping[str, IntArray], n: int
+) -> tuple[IntArray, IntArray, BoolArray]:
+    """Rule index, category rank and flag matrix per row, computed per distinct combination."""
+    names = sorted(
+        {name for c in (*table.rules, *table.flags) for a in c.alternatives for name, _ in a}
+    )
+    combined = distinct_combinations(codes, names, n)
+    if combined is None:
+        rule, rank = decide(table, codes, n)
+        return rule, rank, flag_matrix(table, codes, n)
+    reduced, row_to_combination, size = combined
+    rule, rank = decide(table, reduced, size)
+    flags = flag_matrix(table, reduced, size)
+    return rule[row_to_combination], rank[row_to_combination], flags[row_to_combination]
 
 
 def decide(

@@ -164,31 +164,22 @@ def _parse_column(
     """
     keys, uniques = pd.factorize(values, use_na_sentinel=True)
     parsed = _parse_distinct(list(uniques), analyte, unit)
-    index = np.where(keys < 0, len(uniques), keys)  # the extra slot is "no result"
-    present = parsed.present[index]
-    interval = engine.Interval(
-        lo=parsed.lo[index],
-        hi=parsed.hi[index],
-        lo_open=parsed.lo_open[index],
-        hi_open=parsed.hi_open[index],
-        present=present,
-    )
-    observed = Observed(analyte, interval, parsed.unit_codes[index], parsed.units)
-    distinct_codes = np.array([errors.code_of(m) for m in parsed.errors], dtype=np.int32)
-    errors.add_codes(distinct_codes[index])
+    rows = np.where(keys < 0, len(uniques), keys)  # the extra slot is "no result"
+    cells = engine.Interval(parsed.lo, parsed.hi, parsed.lo_open, parsed.hi_open, parsed.present)
+    observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
+    messages = list(parsed.errors)
     limits = policy.absolute(analyte)
     if limits is not None:
         implausible = policy.implausible(observed)
         if implausible.any():
-            errors.add(
-                implausible,
-                f"implausible_value: {analyte}: outside plausible limits ({limits.source})",
+            message = f"implausible_value: {analyte}: outside plausible limits ({limits.source})"
+            messages = [message if bad else m for bad, m in zip(implausible, messages, strict=True)]
+            cells = engine.Interval(
+                cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~implausible
             )
-            interval = engine.Interval(
-                interval.lo, interval.hi, interval.lo_open, interval.hi_open, present & ~implausible
-            )
-            observed = Observed(analyte, interval, observed.unit_codes, observed.units)
-    signs = _labelled(np.where(interval.present, index, len(uniques)), [*parsed.signs])
+            observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
+    errors.add_codes(np.array([errors.code_of(m) for m in messages], dtype=np.int32)[rows])
+    signs = _labelled(np.where(observed.present, rows, len(uniques)), [*parsed.signs])
     return _Column(observed, signs)
 
 
@@ -304,10 +295,11 @@ def _output(
     ok = errors.ok
     new: dict[str, object] = {}
     for analyte, column in parsed.items():
-        interval = column.observed.interval
-        canonical = column.observed.canonical()
+        observed = column.observed
+        canonical = observed.canonical()
         value = np.where(np.isinf(canonical.hi), canonical.lo, canonical.hi)
-        new[f"{PREFIX}{analyte}"] = np.where(interval.present, value, np.nan)
+        value = np.where(canonical.present, value, np.nan)
+        new[f"{PREFIX}{analyte}"] = observed.per_row(value)
         new[f"{PREFIX}{analyte}_censoring"] = column.signs
         if analyte in policy.variables:
             band, interpretation = _bands(policy, evaluation, analyte, ok)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from b12lab._engine import BoolArray, FloatArray, IntArray, Interval, comparison_values
 from b12lab.analytes import get_analyte
@@ -24,15 +26,31 @@ __all__ = ["Observed", "comparison_basis", "from_measurements", "from_numbers"]
 
 @dataclass(frozen=True)
 class Observed:
-    """One analyte's results: intervals in the given units; ``unit_codes`` index ``units``."""
+    """One analyte's results: intervals in the given units; ``unit_codes`` index ``units``.
+
+    With ``rows``, the intervals are those of the distinct cells of a column and ``rows`` maps
+    each row to its cell: work that depends only on the result (conversion, banding) then runs
+    once per distinct cell, and rows pick their answer by index.
+    """
 
     analyte: str
     interval: Interval
     unit_codes: IntArray
     units: tuple[str, ...]
+    rows: IntArray | None = None
 
     def __len__(self) -> int:
-        return len(self.interval)
+        return len(self.interval) if self.rows is None else int(self.rows.shape[0])
+
+    @property
+    def present(self) -> BoolArray:
+        """Per row: is there a usable result."""
+        present = self.interval.present
+        return present if self.rows is None else present[self.rows]
+
+    def per_row(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Spread per-cell values to rows."""
+        return values if self.rows is None else values[self.rows]
 
     def factors_to(self, target: str) -> FloatArray | float:
         """Factor to ``target`` per row (a scalar when all rows share one unit); computed once
@@ -51,7 +69,7 @@ class Observed:
         return _scaled(self.interval, factors)
 
     def canonical(self) -> Interval:
-        """The intervals in the analyte's canonical unit."""
+        """The intervals in the analyte's canonical unit (per cell when ``rows`` is set)."""
         return self._canonical
 
     def for_comparison(
@@ -76,15 +94,15 @@ class Observed:
                 self.interval.hi_open,
                 self.interval.present,
             )
-            return interval, np.full(len(self), index, dtype=np.int16)
+            return interval, np.full(len(self.interval), index, dtype=np.int16)
         basis = per_unit_basis[np.maximum(self.unit_codes, 0)]
-        lo = np.empty(len(self), dtype=np.float64)
-        hi = np.empty(len(self), dtype=np.float64)
+        lo = np.empty(len(self.interval), dtype=np.float64)
+        hi = np.empty(len(self.interval), dtype=np.float64)
         for index, unit in enumerate(published):
             rows = basis == index
             if not rows.any():
                 continue
-            factors = np.broadcast_to(self.factors_to(unit), (len(self),))[rows]
+            factors = np.broadcast_to(self.factors_to(unit), (len(self.interval),))[rows]
             lo[rows] = comparison_values(self.interval.lo[rows], factors, decimals[index])
             hi[rows] = comparison_values(self.interval.hi[rows], factors, decimals[index])
         interval = Interval(

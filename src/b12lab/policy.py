@@ -102,11 +102,12 @@ class Policy:
         return self.table.model.rules
 
     def implausible(self, observed: Observed) -> BoolArray:
-        """Rows whose result lies wholly outside the analyte's plausibility limits."""
+        """Results lying wholly outside the analyte's plausibility limits (per row, or per distinct
+        cell when ``observed.rows`` is set)."""
         limits = self.absolute(observed.analyte)
         present = observed.interval.present
         if limits is None or not observed.units:
-            return np.zeros(len(observed), dtype=np.bool_)
+            return np.zeros(len(observed.interval), dtype=np.bool_)
         canonical = observed.canonical()
         to_canonical = conversion_factor(observed.analyte, limits.unit)
         high = np.inf if limits.upper is None else limits.upper * to_canonical
@@ -114,7 +115,7 @@ class Policy:
         with np.errstate(invalid="ignore"):
             outside = (canonical.lo > high) | (canonical.hi < low)
         result: BoolArray = present & outside
-        return result
+        return result  # per cell when observed.rows is set
 
     def absolute(self, analyte: str) -> Absolute | None:
         """Plausibility limits: the table's own, else its laboratory table's."""
@@ -127,15 +128,14 @@ class Policy:
     def evaluate(self, observed: Mapping[str, Observed], context: Context) -> Evaluation:
         n = context.age.shape[0]
         namespace = self._namespace(self.variables, observed, context, n)
-        rule, rank = engine.decide(self.compiled, namespace.codes, n)
-        matrix = engine.flag_matrix(self.compiled, namespace.codes, n)
+        rule, rank, matrix = engine.decide_and_flag(self.compiled, namespace.codes, n)
         outcomes = [
             FlagOutcome(flag, self.table, namespace, matrix[:, i])
             for i, flag in enumerate(self.table.model.flags)
         ]
         if self.lab_compiled is not None and self.laboratory is not None:
             lab_space = self._namespace(self.lab_compiled.variables, observed, context, n)
-            lab_matrix = engine.flag_matrix(self.lab_compiled, lab_space.codes, n)
+            lab_matrix = engine.decide_and_flag(self.lab_compiled, lab_space.codes, n)[2]
             own = {flag.id for flag in self.table.model.flags}
             outcomes += [
                 FlagOutcome(flag, self.laboratory, lab_space, lab_matrix[:, i])
@@ -172,10 +172,25 @@ def _variable_codes(
     if observed is None:
         return np.full(n, engine.MISSING, dtype=np.int16)
     if variable.name == "age":
-        interval, basis = observed.interval, np.zeros(n, dtype=np.int16)
+        interval, basis = observed.interval, np.zeros(len(observed.interval), dtype=np.int16)
     else:
         interval, basis = observed.for_comparison(variable.units, variable.decimals)
-    return engine.band_codes(variable, interval, basis, stratum)
+    if observed.rows is None:
+        return engine.band_codes(variable, interval, basis, stratum)
+    if len(variable.strata) == 1:  # the band depends on the result alone: band each cell once
+        every = np.zeros(len(interval), dtype=np.int16)
+        codes = engine.band_codes(variable, interval, basis, every)[observed.rows]
+        codes[(stratum < 0) & (codes != engine.MISSING)] = engine.UNBANDED
+        return codes
+    rows = observed.rows
+    expanded = engine.Interval(
+        interval.lo[rows],
+        interval.hi[rows],
+        interval.lo_open[rows],
+        interval.hi_open[rows],
+        interval.present[rows],
+    )
+    return engine.band_codes(variable, expanded, basis[rows], stratum)
 
 
 def resolve(table: str | Table | None = None, laboratory: str | Table | None = None) -> Policy:
