@@ -8,6 +8,7 @@ looks finished.
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -71,9 +72,11 @@ def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[pd.DataFrame, in
 
 
 def _csv_header(path: Path, chunk_bytes: int) -> list[str]:
-    with pa.OSFile(str(path)) as source:
-        reader = pa_csv.open_csv(source, read_options=pa_csv.ReadOptions(block_size=chunk_bytes))
-        names = list(reader.schema.names)
+    """Column names from the first line only (no type inference over a whole block)."""
+    with open(path, newline="", encoding="utf-8-sig") as text:
+        names = next(csv.reader(text), [])
+    if not names:
+        raise ColumnError(f"{path.name}: the file is empty; expected a header line", columns=[])
     if len(set(names)) != len(names):
         raise ColumnError(f"{path.name}: the header repeats a column name: {names}", columns=names)
     return names
@@ -122,10 +125,14 @@ def writer(path: Path | None, stdout: IO[bytes]) -> Iterator[Callable[[pd.DataFr
             os.unlink(temporary)
 
 
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+
+
 def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """The chunk as an arrow table; categorical columns stay dictionary-encoded (cheap to write)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     columns = [
-        column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
+        column.cast(_DICTIONARY) if pa.types.is_dictionary(column.type) else column
         for column in table.columns
     ]
     return pa.Table.from_arrays(columns, names=table.column_names)

@@ -250,13 +250,15 @@ def _context(
     df: pd.DataFrame, found: Mapping[str, tuple[str, str | None]], errors: _RowErrors
 ) -> engine.Context:
     age = np.full(len(df), np.nan)
-    if "age" in found:
-        raw = df[found["age"][0]]
-        age = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if "age" in found:  # ages repeat: read each distinct cell once
+        keys, uniques = pd.factorize(df[found["age"][0]], use_na_sentinel=True)
+        distinct = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+        values = np.append(distinct.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
         with np.errstate(invalid="ignore"):
-            bad = (raw.notna().to_numpy() & np.isnan(age)) | (age < 0)
-        errors.add(bad, "invalid_value: age: not an age in years")
-        age = np.where(bad, np.nan, age)
+            unreadable = np.append(np.isnan(values[:-1]) | (values[:-1] < 0), False)
+        rows = np.where(keys < 0, len(uniques), keys)
+        errors.add(unreadable[rows], "invalid_value: age: not an age in years")
+        age = np.where(unreadable, np.nan, values)[rows]
     sex = _categorical(df, found.get("sex"), SEX_CODES, "sex: give female or male", errors)
     pregnant = _categorical(
         df, found.get("pregnant"), PREGNANT_CODES, "pregnant: give yes or no", errors
