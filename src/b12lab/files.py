@@ -9,9 +9,11 @@ looks finished.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,33 +98,52 @@ def _parquet_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, int]]:
 
 @contextmanager
 def writer(path: Path | None, stdout: IO[bytes]) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A function that appends result chunks; the file appears, complete, only on success."""
+    """A function that appends result chunks; the file appears, complete, only on success.
+
+    Each chunk is written on a background thread while the next one is classified (the arrow
+    writers release the GIL); chunks are written strictly in order, at most one in flight.
+    """
     if path is None:
-        state: dict[str, Any] = {}
-        yield lambda frame: _write_csv(frame, stdout, state)
-        if "writer" in state:
-            state["writer"].close()
+        with _ordered_writes(lambda frame, state: _write_csv(frame, stdout, state)) as write:
+            yield write
         stdout.flush()
         return
     directory = path.resolve().parent
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
     os.close(handle)
     parquet = path.suffix.lower() in (".parquet", ".pq")
-    state = {}
     try:
         with open(temporary, "wb") as sink:
             if parquet:
-                yield lambda frame: _write_parquet(frame, temporary, state)
-                if "writer" in state:
-                    state["writer"].close()
+                target = functools.partial(_write_parquet, path=temporary)
             else:
-                yield lambda frame: _write_csv(frame, sink, state)
-                if "writer" in state:
-                    state["writer"].close()
+                target = functools.partial(_write_csv, sink=sink)
+            with _ordered_writes(lambda frame, state: target(frame, state=state)) as write:
+                yield write
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@contextmanager
+def _ordered_writes(
+    write: Callable[[pd.DataFrame, dict[str, Any]], None],
+) -> Iterator[Callable[[pd.DataFrame], None]]:
+    state: dict[str, Any] = {}
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="b12lab-writer") as pool:
+
+        def submit(frame: pd.DataFrame) -> None:
+            if pending:
+                pending.pop().result()  # at most one chunk in flight; re-raises its error
+            pending.append(pool.submit(write, frame, state))
+
+        yield submit
+        if pending:
+            pending.pop().result()
+    if "writer" in state:
+        state["writer"].close()
 
 
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
