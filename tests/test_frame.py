@@ -43,6 +43,25 @@ def test_units_from_header_argument_and_cells() -> None:
     assert list(out["b12lab_hcy_censoring"]) == ["", "<"]
 
 
+def test_value_and_unit_columns() -> None:
+    df = pd.DataFrame(
+        {
+            "B12": [160, 400, None, 133, 0.2],
+            "B12_unit": ["pg/mL", "pmol/L", "pmol/L", None, "nmol/L"],
+            "Methylmalonic acid": ["0.5", "0.3 umol/L", None, None, None],
+            "Methylmalonic acid units": ["umol/L", "umol/L", None, None, None],
+        }
+    )
+    out = classify_frame(df)
+    assert np.allclose(out["b12lab_b12"].iloc[[0, 1, 4]], [160 * 1000 / 1355.37, 400, 200])
+    assert list(out["b12lab_mma_band"].iloc[:2]) == ["high", "normal"]
+    assert out["b12lab_error"].iloc[3].startswith("unknown_unit: b12")
+    mapped = classify_frame(
+        df.rename(columns={"B12_unit": "u"}), columns={"b12": "B12", "b12_unit": "u"}
+    )
+    assert list(mapped["b12lab_b12"].fillna(-1)) == list(out["b12lab_b12"].fillna(-1))
+
+
 def test_explicit_column_mapping_and_missing_column() -> None:
     df = pd.DataFrame({"Cobalamin_result": ["100 ng/L"]})
     out = classify_frame(df, columns={"b12": "Cobalamin_result"})
@@ -115,6 +134,37 @@ def test_frame_equals_classify_row_by_row(people: list[dict[str, Any]]) -> None:
                     "indeterminate_censored" if marker.indeterminate_because_censored else ""
                 )
                 assert out[f"b12lab_{analyte}_band"].iloc[row] == expected
+
+
+BAD_CELLS = st.sampled_from(
+    ["see comment", "160", "-3 pmol/L", "160 kg", "9e9 pmol/L", "n/a", "<", "50 pg/mL pg/mL"]
+)
+
+
+@given(
+    people=st.lists(patients(censored=True), min_size=1, max_size=10),
+    bad=st.lists(st.tuples(st.integers(0, 9), st.sampled_from(["b12", "mma"]), BAD_CELLS)),
+)
+def test_bad_cells_give_the_error_classify_raises(
+    people: list[dict[str, Any]], bad: list[tuple[int, str, str]]
+) -> None:
+    """A row with a bad cell carries the code of the error classify() raises for that patient."""
+    for row, analyte, cell in bad:
+        if row < len(people):
+            people[row][analyte] = cell
+    analytes = ["b12", "holotc", "mma", "hcy", "folate", "egfr"]
+    df = pd.DataFrame({a: [_cell(p.get(a)) for p in people] for a in analytes})
+    out = classify_frame(df)
+    for row, person in enumerate(people):
+        kwargs = {a: person[a] for a in analytes if a in person}
+        try:
+            single = b12lab.classify(**kwargs)
+        except b12lab.B12LabError as exc:
+            assert out["b12lab_error"].iloc[row].startswith(f"{exc.code}:")  # noqa: PT017
+            assert out["b12lab_category"].iloc[row] == ""
+        else:
+            assert out["b12lab_error"].iloc[row] == ""
+            assert out["b12lab_category"].iloc[row] == single.category.value
 
 
 @given(values=st.lists(st.text(max_size=12) | st.none(), min_size=1, max_size=30))

@@ -12,6 +12,7 @@ import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,14 +96,14 @@ def classify_frame(
     ``b12lab_reasons``: the deciding rule's reason and source, in words.
     """
     policy = resolve(table, laboratory)
-    found = _find_columns(df, columns or {})
+    found, unit_columns = _find_columns(df, columns or {})
     errors = _RowErrors(len(df))
     parsed: dict[str, _Column] = {}
-    for analyte, (column, header_unit) in found.items():
-        if analyte in CONTEXT_COLUMNS:
-            continue
+    for analyte in (name for name in ANALYTES if name in found):  # the order classify() uses
+        column, header_unit = found[analyte]
         unit = (units or {}).get(analyte, header_unit)
-        parsed[analyte] = _parse_column(df[column], analyte, unit, policy, errors)
+        unit_column = df[unit_columns[analyte]] if analyte in unit_columns else None
+        parsed[analyte] = _parse_column(df[column], analyte, unit, policy, errors, unit_column)
     if not parsed:
         raise ColumnError(
             "no analyte column found; expected columns such as b12, mma, hcy, holotc (or a "
@@ -118,9 +119,20 @@ def classify_frame(
 
 def _find_columns(
     df: pd.DataFrame, mapping: Mapping[str, str]
-) -> dict[str, tuple[str, str | None]]:
+) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
+    """Analyte and context columns (with any unit in the header), and unit columns."""
     found: dict[str, tuple[str, str | None]] = {}
+    unit_columns: dict[str, str] = {}
     for name, column in mapping.items():
+        if column not in df.columns:
+            raise ColumnError(
+                f"column {column!r} for {name} is not in the data; "
+                f"found: {', '.join(map(str, df.columns))}",
+                column=column,
+            )
+        if name.endswith("_unit"):
+            unit_columns[get_analyte(name.removesuffix("_unit")).name] = column
+            continue
         key = name if name in CONTEXT_COLUMNS else get_analyte(name).name
         if column not in df.columns:
             raise ColumnError(
@@ -136,7 +148,16 @@ def _find_columns(
         recognised = _recognise(bare)
         if recognised is not None and recognised not in found:
             found[recognised] = (column, match["unit"] if match else None)
-    return found
+    by_lower = {str(c).strip().lower(): c for c in df.columns}
+    for analyte, (column, _) in found.items():
+        if analyte in CONTEXT_COLUMNS or analyte in unit_columns:
+            continue
+        for suffix in ("_unit", " unit", "_units", " units", ".unit"):
+            candidate = by_lower.get(f"{str(column).strip().lower()}{suffix}")
+            if candidate is not None:
+                unit_columns[analyte] = candidate
+                break
+    return found, unit_columns
 
 
 def _header_unit(header: str) -> str | None:
@@ -155,16 +176,25 @@ def _recognise(name: str) -> str | None:
 
 
 def _parse_column(
-    values: pd.Series, analyte: str, unit: str | None, policy: Policy, errors: _RowErrors
+    values: pd.Series,
+    analyte: str,
+    unit: str | None,
+    policy: Policy,
+    errors: _RowErrors,
+    unit_values: pd.Series | None = None,
 ) -> _Column:
     """Parse each distinct cell once, with the same reader as ``classify``, then spread by index.
 
     Laboratory results repeat heavily (they are reported at fixed precision), so the distinct
     cells are few and the per-row work is a factorization and a few numpy takes.
     """
-    keys, uniques = pd.factorize(values, use_na_sentinel=True)
-    parsed = _parse_distinct(list(uniques), analyte, unit)
-    rows = np.where(keys < 0, len(uniques), keys)  # the extra slot is "no result"
+    keys, distinct_values = pd.factorize(values, use_na_sentinel=True)
+    texts: list[object] = list(distinct_values)
+    cell_units: list[str | None] = [unit] * len(texts)
+    if unit_values is not None:  # a unit column: each distinct (value, unit) pair is read once
+        keys, texts, cell_units = _pairs(keys, distinct_values, unit_values, unit)
+    parsed = _parse_distinct(texts, analyte, cell_units)
+    rows = np.where(keys < 0, len(texts), keys)  # the extra slot is "no result"
     cells = engine.Interval(parsed.lo, parsed.hi, parsed.lo_open, parsed.hi_open, parsed.present)
     observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
     messages = list(parsed.errors)
@@ -179,8 +209,29 @@ def _parse_column(
             )
             observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
     errors.add_codes(np.array([errors.code_of(m) for m in messages], dtype=np.int32)[rows])
-    signs = _labelled(np.where(observed.present, rows, len(uniques)), [*parsed.signs])
+    signs = _labelled(np.where(observed.present, rows, len(texts)), [*parsed.signs])
     return _Column(observed, signs)
+
+
+def _pairs(
+    keys: np.ndarray, uniques: Any, unit_values: pd.Series, default: str | None
+) -> tuple[np.ndarray, list[object], list[str | None]]:
+    """Distinct (value, unit) pairs from a value column's factorization and a unit column."""
+    unit_keys, unit_uniques = pd.factorize(unit_values, use_na_sentinel=True)
+    width = len(unit_uniques) + 1
+    pair = np.where(keys < 0, -1, keys * width + (unit_keys + 1))
+    pair_keys, pair_uniques = pd.factorize(pair, use_na_sentinel=False)
+    pair_keys = np.where(pair_uniques[pair_keys] < 0, -1, pair_keys)
+    cells: list[object] = []
+    cell_units: list[str | None] = []
+    for code in pair_uniques:
+        value_code, unit_code = divmod(int(code), width) if code >= 0 else (-1, 0)
+        cells.append(uniques[value_code] if value_code >= 0 else None)
+        given = unit_uniques[unit_code - 1] if unit_code > 0 else None
+        cell_units.append(
+            str(given).strip() if given is not None and str(given).strip() else default
+        )
+    return pair_keys, cells, cell_units
 
 
 @dataclass(frozen=True)
@@ -198,13 +249,13 @@ class _Distinct:
     errors: np.ndarray
 
 
-def _parse_distinct(cells: list[object], analyte: str, unit: str | None) -> _Distinct:
+def _parse_distinct(cells: list[object], analyte: str, defaults: list[str | None]) -> _Distinct:
     size = len(cells) + 1
     values = np.full(size, np.nan)
     signs = np.full(size, "", dtype=object)
     unit_names: list[str | None] = [None] * size
     errors = np.full(size, "", dtype=object)
-    for position, cell in enumerate(cells):
+    for position, (cell, unit) in enumerate(zip(cells, defaults, strict=True)):
         try:
             read = _read_cell(cell, analyte, unit)
         except B12LabError as exc:
@@ -234,12 +285,14 @@ def _parse_distinct(cells: list[object], analyte: str, unit: str | None) -> _Dis
 
 def _read_cell(cell: object, analyte: str, unit: str | None) -> tuple[float, str, Censoring] | None:
     """One cell as ``classify`` would read it; a bare number takes the column's unit."""
+    if cell is None:
+        return None
     if isinstance(cell, str):
         text = cell.strip()
         return read_text(text, analyte, unit) if text else None
     if isinstance(cell, numbers.Real) and not isinstance(cell, bool):
         if unit is None:
-            measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
+            measure(float(cell), analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
         measured = measure((float(cell), str(unit)), analyte=analyte)
         return measured.value, measured.unit, measured.censoring
     measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises a clear error

@@ -45,13 +45,17 @@ def classify(
     Bad input raises a :class:`~b12lab.errors.B12LabError` subclass naming the analyte and value.
     """
     policy = resolve(table, laboratory)
-    given = {"b12": b12, "mma": mma, "hcy": hcy, "holotc": holotc, "folate": folate}
+    given = {"b12": b12, "holotc": holotc, "mma": mma, "hcy": hcy, "folate": folate}
     given |= {"creatinine": creatinine, "egfr": egfr}
-    measured = {name: measure(v, analyte=name) for name, v in given.items() if v is not None}
+    measured: dict[str, Measurement] = {}
     observed: dict[str, Observed] = {}
-    for name, item in measured.items():
-        observed[name] = from_measurements(name, [item])
-        _check_plausible(item, observed[name], policy)
+    for name in ANALYTES:  # one fixed order, shared with the batch path: the first error wins
+        value = given.get(name)
+        if value is None:
+            continue
+        measured[name] = measure(value, analyte=name)
+        observed[name] = from_measurements(name, [measured[name]])
+        _check_plausible(measured[name], observed[name], policy)
     age_value = age_years(age)
     observed["age"] = from_numbers("age", np.array([age_value], dtype=np.float64), AGE_UNIT)
     context = engine.Context(
