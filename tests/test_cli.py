@@ -156,3 +156,19 @@ def test_long_format_from_the_command_line(tmp_path: Path) -> None:
         "insufficient_data",
     ]
     assert "4 rows in, 3 rows out" in done.stderr
+
+
+def test_quoted_newlines_crlf_and_bom_survive_chunking(tmp_path: Path) -> None:
+    rows = [f'"S{i}","{160 + i % 10} pg/mL","note\r\nwith ""quotes"", and a comma"' for i in range(200)]
+    text = "\ufeffid,b12,comment\r\n" + "\r\n".join(rows) + "\r\n"
+    path = tmp_path / "messy.csv"
+    path.write_bytes(text.encode("utf-8"))
+    whole = _run("classify", str(path))
+    tiny = _run("classify", str(path), "--chunk-bytes", "64")
+    assert whole.returncode == 0, whole.stderr
+    assert whole.stdout == tiny.stdout
+    result = pd.read_csv(pd.io.common.StringIO(whole.stdout), dtype=str, keep_default_na=False)
+    assert list(result["id"]) == [f"S{i}" for i in range(200)]
+    # (text-mode pipes turn the kept \r\n into \n)
+    assert result["comment"].iloc[0] == 'note\nwith "quotes", and a comma'
+    assert (result["b12lab_b12_band"] == "deficient").all()

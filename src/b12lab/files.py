@@ -54,6 +54,12 @@ def read_chunks(
 
 
 def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[pd.DataFrame, int]]:
+    """Parse the file one block of whole records at a time.
+
+    pyarrow's streaming reader reads ahead without bound (a whole 500 MB file sits in memory),
+    so blocks are cut here, at a line end outside quotes, and each is parsed on its own: memory
+    holds one block and its results, whatever the file size.
+    """
     names = _csv_header(path, chunk_bytes)
     convert = pa_csv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.string()),
@@ -61,16 +67,47 @@ def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[pd.DataFrame, in
         null_values=[""],
         quoted_strings_can_be_null=True,
     )
-    with pa.OSFile(str(path)) as source:
-        reader = pa_csv.open_csv(
-            source, read_options=pa_csv.ReadOptions(block_size=chunk_bytes), convert_options=convert
-        )
-        empty = True
-        for batch in reader:
-            empty = False
-            yield batch.to_pandas(), source.tell()
+    empty, consumed = True, 0
+    with open(path, "rb") as source:
+        for number, block in enumerate(_record_blocks(source, chunk_bytes)):
+            consumed += len(block)
+            # The first block starts with the header line; the names are given, so skip it.
+            read = pa_csv.ReadOptions(column_names=names, skip_rows=1 if number == 0 else 0)
+            table = pa_csv.read_csv(pa.py_buffer(block), read_options=read, convert_options=convert)
+            if table.num_rows:
+                empty = False
+                yield table.to_pandas(), consumed
     if empty:  # a header and no rows: the output still gets its header
         yield pd.DataFrame({name: pd.Series(dtype=object) for name in names}), path.stat().st_size
+
+
+def _record_blocks(source: IO[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of about ``size`` bytes that end at a line end outside any quoted field."""
+    carry = b""
+    while True:
+        data = source.read(size)
+        if not data:
+            if carry:
+                yield carry
+            return
+        block = carry + data
+        cut = _last_record_end(block)
+        if cut < 0:  # no complete record yet: read more
+            carry = block
+            continue
+        yield block[: cut + 1]
+        carry = block[cut + 1 :]
+
+
+def _last_record_end(block: bytes) -> int:
+    """Index of the last newline outside quotes, or -1; the block starts outside quotes, and
+    quotes pair up (``""`` inside a quoted field escapes one)."""
+    position = block.rfind(b"\n")
+    while position >= 0:
+        if block.count(b'"', 0, position) % 2 == 0:
+            return position
+        position = block.rfind(b"\n", 0, position)
+    return -1
 
 
 def _csv_header(path: Path, chunk_bytes: int) -> list[str]:
