@@ -13,6 +13,7 @@ import pytest
 import b12lab
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "patients.csv"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -159,7 +160,9 @@ def test_long_format_from_the_command_line(tmp_path: Path) -> None:
 
 
 def test_quoted_newlines_crlf_and_bom_survive_chunking(tmp_path: Path) -> None:
-    rows = [f'"S{i}","{160 + i % 10} pg/mL","note\r\nwith ""quotes"", and a comma"' for i in range(200)]
+    rows = [
+        f'"S{i}","{160 + i % 10} pg/mL","note\r\nwith ""quotes"", and a comma"' for i in range(200)
+    ]
     text = "\ufeffid,b12,comment\r\n" + "\r\n".join(rows) + "\r\n"
     path = tmp_path / "messy.csv"
     path.write_bytes(text.encode("utf-8"))
@@ -172,3 +175,39 @@ def test_quoted_newlines_crlf_and_bom_survive_chunking(tmp_path: Path) -> None:
     # (text-mode pipes turn the kept \r\n into \n)
     assert result["comment"].iloc[0] == 'note\nwith "quotes", and a comma'
     assert (result["b12lab_b12_band"] == "deficient").all()
+
+
+def test_cli_classifies_the_bundled_example(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    done = _run("classify", str(EXAMPLE), "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(target, dtype=str, keep_default_na=False)
+    source = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)
+    assert list(out["patient_id"]) == list(source["patient_id"])
+    assert out.loc[out["patient_id"] == "P001", "b12lab_category"].item() == "deficiency_likely"
+    assert "14 rows in, 14 rows out" in done.stderr
+
+
+def test_cli_writes_csv_to_stdout_and_strict_fails_on_row_errors() -> None:
+    done = _run("classify", str(EXAMPLE), "--strict")
+    assert done.returncode == 1
+    assert done.stdout.startswith('"patient_id",')
+
+
+def test_cli_missing_file_is_one_clear_message(tmp_path: Path) -> None:
+    done = _run("classify", str(tmp_path / "missing.csv"))
+    assert done.returncode == 2
+    assert "missing.csv" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_tables_and_convert() -> None:
+    listing = _run("tables")
+    assert "nice-ng239@1" in listing.stdout
+    shown = _run("tables", "bsh-2014")
+    assert "superseded" in shown.stdout
+    converted = _run("convert", "<200 ng/L", "--analyte", "b12", "--to", "pmol/L")
+    assert converted.stdout.strip() == "<147.561 pmol/L"
+    bad = _run("convert", "200 kg", "--analyte", "b12")
+    assert bad.returncode == 2
+    assert "kg" in bad.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +13,6 @@ from hypothesis import strategies as st
 import b12lab
 from b12lab.frame import classify_frame
 from tests.strategies import patients
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "patients.csv"
 
 
 def test_rows_keep_order_index_and_input_columns() -> None:
@@ -173,49 +167,3 @@ def test_no_row_is_ever_lost(values: list[str | None]) -> None:
     assert len(out) == len(values)
     classified = out["b12lab_category"] != ""
     assert (classified ^ (out["b12lab_error"] != "")).all()
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "b12lab", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
-def test_cli_classifies_the_bundled_example(tmp_path: Path) -> None:
-    target = tmp_path / "out.csv"
-    done = _run("classify", str(EXAMPLE), "-o", str(target))
-    assert done.returncode == 0, done.stderr
-    out = pd.read_csv(target, dtype=str, keep_default_na=False)
-    source = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)
-    assert list(out["patient_id"]) == list(source["patient_id"])
-    assert out.loc[out["patient_id"] == "P001", "b12lab_category"].item() == "deficiency_likely"
-    assert "14 rows in, 14 rows out" in done.stderr
-
-
-def test_cli_writes_csv_to_stdout_and_strict_fails_on_row_errors() -> None:
-    done = _run("classify", str(EXAMPLE), "--strict")
-    assert done.returncode == 1
-    assert done.stdout.startswith('"patient_id",')
-
-
-def test_cli_missing_file_is_one_clear_message(tmp_path: Path) -> None:
-    done = _run("classify", str(tmp_path / "missing.csv"))
-    assert done.returncode == 2
-    assert "missing.csv" in done.stderr
-    assert "Traceback" not in done.stderr
-
-
-def test_cli_tables_and_convert() -> None:
-    listing = _run("tables")
-    assert "nice-ng239@1" in listing.stdout
-    shown = _run("tables", "bsh-2014")
-    assert "superseded" in shown.stdout
-    converted = _run("convert", "<200 ng/L", "--analyte", "b12", "--to", "pmol/L")
-    assert converted.stdout.strip() == "<147.561 pmol/L"
-    bad = _run("convert", "200 kg", "--analyte", "b12")
-    assert bad.returncode == 2
-    assert "kg" in bad.stderr
