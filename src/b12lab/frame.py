@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from b12lab.categories import Category, Censoring
 from b12lab.context import PREGNANT_CODES, SEX_CODES
 from b12lab.errors import B12LabError, ColumnError
 from b12lab.measurements import measure, read_text
+from b12lab.numerals import Decimal, is_no_result
 from b12lab.observations import Observed, from_numbers
 from b12lab.policy import Evaluation, Policy, resolve
 from b12lab.table_schema import AGE_UNIT
@@ -87,23 +88,34 @@ def classify_frame(
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
     explain: bool = False,
+    decimal: Decimal = ".",
+    row_errors: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
 
     ``columns`` maps analyte or context names (``b12``, ``mma``, ``age``, ...) to column names;
     unmapped ones are recognised from common names, or from headers such as ``b12 (pg/mL)``.
     ``units`` gives a unit for a whole column whose cells are bare numbers. ``explain`` adds
-    ``b12lab_reasons``: the deciding rule's reason and source, in words.
+    ``b12lab_reasons``: the deciding rule's reason and source, in words. ``decimal`` is the
+    decimal mark of text cells (``"."``, ``","`` or ``"auto"``). ``row_errors`` marks rows
+    already known to be unusable (a ragged line in a file, say): they keep their place, get
+    that error, and no category.
     """
     policy = resolve(table, laboratory)
     found, unit_columns = _find_columns(df, columns or {})
     errors = _RowErrors(len(df))
+    if row_errors is not None:
+        known = np.asarray(row_errors, dtype=object)
+        for message in pd.unique(known[known != ""]):
+            errors.add(known == message, str(message))
     parsed: dict[str, _Column] = {}
     for analyte in (name for name in ANALYTES if name in found):  # the order classify() uses
         column, header_unit = found[analyte]
         unit = (units or {}).get(analyte, header_unit)
         unit_column = df[unit_columns[analyte]] if analyte in unit_columns else None
-        parsed[analyte] = _parse_column(df[column], analyte, unit, policy, errors, unit_column)
+        parsed[analyte] = _parse_column(
+            df[column], analyte, unit, policy, errors, unit_column, decimal
+        )
     if not parsed:
         raise ColumnError(
             "no analyte column found; expected columns such as b12, mma, hcy, holotc (or a "
@@ -182,6 +194,7 @@ def _parse_column(
     policy: Policy,
     errors: _RowErrors,
     unit_values: pd.Series | None = None,
+    decimal: Decimal = ".",
 ) -> _Column:
     """Parse each distinct cell once, with the same reader as ``classify``, then spread by index.
 
@@ -193,7 +206,7 @@ def _parse_column(
     cell_units: list[str | None] = [unit] * len(texts)
     if unit_values is not None:  # a unit column: each distinct (value, unit) pair is read once
         keys, texts, cell_units = _pairs(keys, distinct_values, unit_values, unit)
-    parsed = _parse_distinct(texts, analyte, cell_units)
+    parsed = _parse_distinct(texts, analyte, cell_units, decimal)
     rows = np.where(keys < 0, len(texts), keys)  # the extra slot is "no result"
     cells = engine.Interval(parsed.lo, parsed.hi, parsed.lo_open, parsed.hi_open, parsed.present)
     observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
@@ -249,7 +262,9 @@ class _Distinct:
     errors: np.ndarray
 
 
-def _parse_distinct(cells: list[object], analyte: str, defaults: list[str | None]) -> _Distinct:
+def _parse_distinct(
+    cells: list[object], analyte: str, defaults: list[str | None], decimal: Decimal
+) -> _Distinct:
     size = len(cells) + 1
     values = np.full(size, np.nan)
     signs = np.full(size, "", dtype=object)
@@ -257,7 +272,7 @@ def _parse_distinct(cells: list[object], analyte: str, defaults: list[str | None
     errors = np.full(size, "", dtype=object)
     for position, (cell, unit) in enumerate(zip(cells, defaults, strict=True)):
         try:
-            read = _read_cell(cell, analyte, unit)
+            read = _read_cell(cell, analyte, unit, decimal)
         except B12LabError as exc:
             errors[position] = f"{exc.code}: {exc}"
             continue
@@ -283,13 +298,17 @@ def _parse_distinct(cells: list[object], analyte: str, defaults: list[str | None
     )
 
 
-def _read_cell(cell: object, analyte: str, unit: str | None) -> tuple[float, str, Censoring] | None:
+def _read_cell(
+    cell: object, analyte: str, unit: str | None, decimal: Decimal
+) -> tuple[float, str, Censoring] | None:
     """One cell as ``classify`` would read it; a bare number takes the column's unit."""
     if cell is None:
         return None
     if isinstance(cell, str):
         text = cell.strip()
-        return read_text(text, analyte, unit) if text else None
+        if not text or is_no_result(text):
+            return None
+        return read_text(text, analyte, unit, decimal)
     if isinstance(cell, numbers.Real) and not isinstance(cell, bool):
         if unit is None:
             measure(float(cell), analyte=analyte)  # type: ignore[arg-type]  # raises: no unit

@@ -17,6 +17,7 @@ import pint
 from b12lab.analytes import get_analyte
 from b12lab.categories import Censoring
 from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
+from b12lab.numerals import Decimal, read_number
 from b12lab.units import Quantity, conversion_factor, display_unit, parse_unit, registry
 
 __all__ = ["Measurement", "MeasurementInput", "measure", "normalize", "read_text"]
@@ -35,7 +36,7 @@ _CENSOR_SIGNS = {
 }
 RESULT_PATTERN = (
     r"^\s*(?P<sign><=|>=|=<|=>|≤|≥|<|>)?\s*"
-    r"(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"(?P<number>[-+]?(?:[0-9][0-9.,]*|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?)"
     r"\s*(?P<unit>.*?)\s*$"
 )
 """A result as text: optional censoring sign, a number, an optional unit."""
@@ -135,12 +136,13 @@ def _from_text(text: str, analyte: str) -> Measurement:
 
 
 def read_text(
-    text: str, analyte: str, default_unit: str | None = None
+    text: str, analyte: str, default_unit: str | None = None, decimal: Decimal = "."
 ) -> tuple[float, str, Censoring]:
     """(number, unit, censoring) of one result written as text, checked like :func:`measure`.
 
-    ``analyte`` is a canonical name; ``default_unit`` stands in when the text has no unit. The
-    batch path reads each distinct cell with this very function, so single and batch agree.
+    ``analyte`` is a canonical name; ``default_unit`` stands in when the text has no unit;
+    ``decimal`` is the decimal mark (see :mod:`b12lab.numerals`). The batch path reads each
+    distinct cell with this very function, so single and batch agree.
     """
     match = RESULT_REGEX.match(text)
     if match is None:
@@ -158,7 +160,11 @@ def read_text(
             value=text,
             unit="",
         )
-    number = _checked_number(float(match["number"]), analyte, text)
+    try:
+        value = read_number(match["number"], decimal)
+    except ValueError as exc:
+        raise InvalidValueError(f"{analyte}: {exc}", analyte=analyte, value=text) from None
+    number = _checked_number(value, analyte, text)
     conversion_factor(analyte, unit)
     return number, unit, _CENSOR_SIGNS.get(match["sign"] or "", Censoring.NONE)
 

@@ -12,6 +12,7 @@ from b12lab.categories import Category, Interpretation
 from b12lab.context import age_years, pregnant_code, sex_code
 from b12lab.errors import ImplausibleValueError
 from b12lab.measurements import Measurement, MeasurementInput, measure
+from b12lab.numerals import is_no_result
 from b12lab.observations import Observed, comparison_basis, from_measurements, from_numbers
 from b12lab.policy import Evaluation, Policy, resolve
 from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
@@ -51,8 +52,8 @@ def classify(
     observed: dict[str, Observed] = {}
     for name in ANALYTES:  # one fixed order, shared with the batch path: the first error wins
         value = given.get(name)
-        if value is None:
-            continue
+        if value is None or (isinstance(value, str) and is_no_result(value)):
+            continue  # "pending", "n/a", "hemolysed": no result
         measured[name] = measure(value, analyte=name)
         observed[name] = from_measurements(name, [measured[name]])
         _check_plausible(measured[name], observed[name], policy)
