@@ -14,23 +14,38 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from b12lab import tables
 from b12lab.errors import B12LabError
-from b12lab.files import CHUNK_BYTES, Progress, read_chunks, writer
 from b12lab.frame import PREFIX, classify_frame
 from b12lab.long_format import classify_long
 from b12lab.measurements import measure
+from b12lab.reading import CHUNK_BYTES, Chunk, read_chunks
 from b12lab.units import conversion_factor, display_unit
+from b12lab.writing import writer
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_FAILED = 0, 1, 2
+
+
+@dataclass
+class Progress:
+    """Rows and bytes done, for the progress bar and the closing summary."""
+
+    total_bytes: int
+    rows_in: int = 0
+    rows: int = 0
+    bytes_read: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +98,22 @@ def _parser() -> argparse.ArgumentParser:
     long.add_argument("--test", default="test", help="test code (LOINC) or name column")
     long.add_argument("--value", default="value", help="result column")
     long.add_argument("--unit-column", default=None, help="unit column, if units are apart")
+    dialect = classify.add_argument_group("CSV dialect")
+    dialect.add_argument(
+        "--delimiter", default=None, help="field separator (default: detected from the header)"
+    )
+    dialect.add_argument(
+        "--decimal",
+        choices=[".", ",", "auto"],
+        default="auto",
+        help="decimal mark of results; auto reads 0,52 as 0.52 and refuses ambiguous 1,476",
+    )
+    dialect.add_argument("--encoding", default="utf-8", help="text encoding, e.g. cp1252")
+    classify.add_argument(
+        "--keep-formulas",
+        action="store_true",
+        help="write text cells starting with = + - @ as they are (default: prefix ')",
+    )
     classify.add_argument(
         "--chunk-bytes",
         type=int,
@@ -125,14 +156,16 @@ def _classify(args: argparse.Namespace) -> int:
         "table": args.table,
         "laboratory": laboratory,
         "explain": args.explain,
+        "decimal": args.decimal,
     }
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
-    with writer(args.output, sys.stdout.buffer) as write:
-        for chunk, consumed in _inputs(args):
+    safe = not args.keep_formulas
+    with writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as write:
+        for chunk in _inputs(args):
             if args.long:
                 result = classify_long(
-                    chunk,
+                    chunk.frame,
                     patient=args.patient,
                     time=args.time,
                     window=args.window,
@@ -143,10 +176,12 @@ def _classify(args: argparse.Namespace) -> int:
                     laboratory=options["laboratory"],
                 )
             else:
-                result = classify_frame(chunk, **options)
+                result = _with_lines(
+                    classify_frame(chunk.frame, row_errors=chunk.errors, **options), chunk
+                )
             write(result)
-            progress.rows_in += len(chunk)
-            _count(progress, result, consumed)
+            progress.rows_in += len(chunk.frame)
+            _count(progress, result, chunk.consumed)
             if show is not None:
                 show()
     if show is not None:
@@ -155,20 +190,44 @@ def _classify(args: argparse.Namespace) -> int:
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
 
 
-def _inputs(args: argparse.Namespace) -> Iterator[tuple[pd.DataFrame, int]]:
+def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
     """Chunks of the input; a long export is read whole, since a visit may span chunks."""
-    chunks = read_chunks(args.input, chunk_bytes=args.chunk_bytes)
+    chunks = read_chunks(
+        args.input, chunk_bytes=args.chunk_bytes, delimiter=args.delimiter, encoding=args.encoding
+    )
     if not args.long:
         return chunks
-    frames = list(chunks)
-    whole = pd.concat([frame for frame, _ in frames], ignore_index=True)
-    return iter([(whole, frames[-1][1])])
+    parts = list(chunks)
+    whole = pd.concat([part.frame for part in parts], ignore_index=True)
+    return iter(
+        [
+            Chunk(
+                whole,
+                np.concatenate([p.lines for p in parts]),
+                np.concatenate([p.errors for p in parts]),
+                parts[-1].consumed,
+            )
+        ]
+    )
+
+
+def _with_lines(result: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
+    """Errors cite the line (or row) of the input they come from, never the row's content."""
+    errors = result[f"{PREFIX}error"].astype(str).to_numpy(dtype=object)
+    failed = errors != ""
+    if failed.any():
+        where = np.char.add(f"{chunk.unit} ", chunk.lines[failed].astype(str)).astype(object)
+        errors[failed] = where + ": " + errors[failed]
+        result[f"{PREFIX}error"] = pd.Categorical(errors)
+    return result
 
 
 def _count(progress: Progress, result: pd.DataFrame, consumed: int) -> None:
     progress.rows += len(result)
     progress.bytes_read = consumed
-    errors = result[f"{PREFIX}error"].astype(str)
+    errors = (
+        result[f"{PREFIX}error"].astype(str).str.replace(r"^(line|row) [0-9-]+: ", "", regex=True)
+    )
     failed = errors != ""
     for category, count in (
         result.loc[~failed, f"{PREFIX}category"].astype(str).value_counts().items()

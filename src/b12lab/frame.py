@@ -89,7 +89,7 @@ def classify_frame(
     laboratory: str | Table | None = None,
     explain: bool = False,
     decimal: Decimal = ".",
-    row_errors: Sequence[str] | None = None,
+    row_errors: Sequence[str] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
 
@@ -154,10 +154,8 @@ def _find_columns(
             )
         found[key] = (column, _header_unit(str(column)))
     for column in df.columns:
-        header = str(column)
-        match = _HEADER_UNIT.match(header)
-        bare = (match["name"] if match else header).strip().lower()
-        recognised = _recognise(bare)
+        match = _HEADER_UNIT.match(str(column))
+        recognised = recognise(bare_name(str(column)))
         if recognised is not None and recognised not in found:
             found[recognised] = (column, match["unit"] if match else None)
     by_lower = {str(c).strip().lower(): c for c in df.columns}
@@ -177,7 +175,14 @@ def _header_unit(header: str) -> str | None:
     return match["unit"] if match else None
 
 
-def _recognise(name: str) -> str | None:
+def bare_name(header: str) -> str:
+    """A header without its unit in brackets, in lower case: ``B12 (pg/mL)`` is ``b12``."""
+    match = _HEADER_UNIT.match(header)
+    return (match["name"] if match else header).strip().lower()
+
+
+def recognise(name: str) -> str | None:
+    """The analyte or context a (bare, lower-case) column name stands for, if any."""
     for key, aliases in CONTEXT_COLUMNS.items():
         if name in aliases:
             return key

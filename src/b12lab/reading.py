@@ -1,0 +1,289 @@
+"""Read CSV and Parquet files in chunks of whole records, as laboratories export them.
+
+Every cell is read as text (a column of numbers may hold ``<50`` further down). A CSV file is cut
+into blocks at line ends outside quotes and each block is parsed on its own, so memory holds one
+block whatever the file size (pyarrow's own streaming reader reads the whole file ahead).
+Each row keeps the line it came from: errors cite line numbers, never the row's content. A row
+that cannot be split into the header's fields (a ragged line) is kept, empty, with its reason,
+so rows out always equal rows in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from b12lab.errors import B12LabError, ColumnError
+from b12lab.frame import bare_name as _bare
+from b12lab.frame import recognise as _recognise
+
+__all__ = ["CHUNK_BYTES", "Chunk", "InputFileError", "detect_delimiter", "read_chunks"]
+
+CHUNK_BYTES = 16 << 20
+DELIMITERS = (",", ";", "\t", "|")
+
+
+class InputFileError(B12LabError, ValueError):
+    """A file cannot be read as a table: undecodable bytes, no header, an unclear delimiter."""
+
+    code = "unreadable_file"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows of text, the line (CSV) or row (Parquet) each came from, and reader errors."""
+
+    frame: pd.DataFrame
+    lines: npt.NDArray[np.int64]
+    errors: npt.NDArray[np.object_]
+    consumed: int
+    unit: str = "line"
+
+
+def read_chunks(
+    path: Path,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> Iterator[Chunk]:
+    """Chunks of the file; ``delimiter`` is detected from the header when not given."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        yield from _parquet_chunks(path)
+    else:
+        yield from _csv_chunks(path, chunk_bytes, delimiter, encoding or "utf-8")
+
+
+def _csv_chunks(
+    path: Path, chunk_bytes: int, delimiter: str | None, encoding: str
+) -> Iterator[Chunk]:
+    names, delimiter = _csv_header(path, delimiter, encoding)
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+    empty, consumed, lines_before = True, 0, 0
+    with open(path, "rb") as source:
+        for number, raw in enumerate(_record_blocks(source, chunk_bytes)):
+            consumed += len(raw)
+            data = _as_utf8(raw, encoding, lines_before, first=number == 0, path=path)
+            block = _parse_block(data, names, delimiter, convert, header=number == 0)
+            lines = _record_lines(data, header=number == 0) + lines_before
+            lines_before += raw.count(b"\n")
+            if len(lines) != len(block.frame):  # cannot happen for well-formed blocks
+                lines = np.full(len(block.frame), -1, dtype=np.int64)
+            if len(block.frame):
+                empty = False
+                yield Chunk(block.frame, lines, block.errors, consumed)
+    if empty:  # a header and no rows: the output still gets its header
+        frame = pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+        nothing = np.zeros(0, dtype=np.int64)
+        yield Chunk(frame, nothing, np.zeros(0, dtype=object), path.stat().st_size)
+
+
+@dataclass(frozen=True)
+class _Block:
+    frame: pd.DataFrame
+    errors: npt.NDArray[np.object_]
+
+
+def _parse_block(
+    data: bytes,
+    names: list[str],
+    delimiter: str,
+    convert: pa_csv.ConvertOptions,
+    *,
+    header: bool,
+) -> _Block:
+    """Parse whole records; ragged ones come back as empty rows carrying their reason."""
+    ragged: list[tuple[int | None, int, int]] = []
+
+    def keep_aside(row: pa_csv.InvalidRow) -> str:
+        ragged.append((row.number, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    def parse(threads: bool) -> pa.Table:
+        return pa_csv.read_csv(
+            pa.py_buffer(data),
+            read_options=pa_csv.ReadOptions(
+                column_names=names, skip_rows=1 if header else 0, use_threads=threads
+            ),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_aside),
+            convert_options=convert,
+        )
+
+    table = parse(threads=True)
+    if ragged:  # parse again in order, to learn where the ragged records were
+        ragged.clear()
+        table = parse(threads=False)
+    frame = table.to_pandas()
+    errors = np.full(len(frame), "", dtype=object)
+    if ragged:
+        frame, errors = _with_ragged_rows(frame, ragged, header=header)
+    repeated = np.ones(len(frame), dtype=bool)
+    for name in names:  # a header line repeated inside the file
+        cells = frame[name].astype("string").fillna("").str.strip()
+        repeated &= (cells == name.strip()).to_numpy(dtype=bool)
+    errors[repeated & (errors == "")] = "repeated_header: this line repeats the header"
+    return _Block(frame, errors)
+
+
+def _with_ragged_rows(
+    frame: pd.DataFrame, ragged: Sequence[tuple[int | None, int, int]], *, header: bool
+) -> tuple[pd.DataFrame, npt.NDArray[np.object_]]:
+    total = len(frame) + len(ragged)
+    # pyarrow numbers records from 1, the skipped header included.
+    positions = np.array([(n or 0) - (2 if header else 1) for n, _, _ in ragged], dtype=np.int64)
+    valid = np.ones(total, dtype=bool)
+    valid[positions] = False
+    full = pd.DataFrame(
+        {name: pd.Series(pd.NA, index=range(total), dtype=frame[name].dtype) for name in frame}
+    )
+    full.loc[valid, :] = frame.to_numpy()
+    errors = np.full(total, "", dtype=object)
+    for position, (_, expected, actual) in zip(positions, ragged, strict=True):
+        errors[position] = f"ragged_row: expected {expected} fields, found {actual}"
+    return full, errors
+
+
+def _record_lines(data: bytes, *, header: bool) -> npt.NDArray[np.int64]:
+    """The 1-based line (within ``data``) on which each non-blank record starts."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buffer == ord("\n"))
+    quotes = np.flatnonzero(buffer == ord('"'))
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.append(ends, buffer.shape[0])
+    length = stops - starts
+    last = np.minimum(starts, max(buffer.shape[0] - 1, 0))
+    carriage = buffer[last] == ord("\r") if buffer.shape[0] else np.zeros(len(starts), dtype=bool)
+    blank = (length == 0) | ((length == 1) & carriage)
+    lines: npt.NDArray[np.int64] = np.searchsorted(newlines, starts[~blank]).astype(np.int64) + 1
+    return lines[1:] if header else lines
+
+
+def _as_utf8(raw: bytes, encoding: str, lines_before: int, *, first: bool, path: Path) -> bytes:
+    """The block as UTF-8; a byte that does not decode is an error naming its line."""
+    codec = (
+        "utf-8-sig"
+        if first and encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        else encoding
+    )
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = lines_before + raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(
+            f"{path.name}: line {line} is not valid {encoding}; if the file comes from a "
+            "Windows or older laboratory system, try --encoding cp1252 (or latin-1)",
+            line=line,
+            encoding=encoding,
+        ) from None
+    except LookupError:
+        raise InputFileError(f"unknown encoding {encoding!r}", encoding=encoding) from None
+    return raw if codec in ("utf-8", "utf8") else text.encode("utf-8")
+
+
+def _csv_header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str], str]:
+    """Column names from the first record, with duplicates made unique (``name.1``)."""
+    with open(path, "rb") as source:
+        head = source.read(1 << 16)
+    text = _as_utf8(head[: _last_record_end_or_all(head)], encoding, 0, first=True, path=path)
+    first_line = text.decode("utf-8").splitlines()[0] if text.strip() else ""
+    if not first_line.strip():
+        raise InputFileError(f"{path.name}: the file is empty; expected a header line")
+    chosen = delimiter or detect_delimiter(first_line)
+    names = next(csv.reader(io.StringIO(first_line), delimiter=chosen))
+    twice = sorted({n for n in names if names.count(n) > 1 and _recognise(_bare(n)) is not None})
+    if twice:
+        raise ColumnError(
+            f"{path.name}: the header names {', '.join(map(repr, twice))} more than once; "
+            "keep one, or rename one and choose it with --map",
+            columns=tuple(names),
+        )
+    return _unique(names), chosen
+
+
+def detect_delimiter(header: str) -> str:
+    """The one delimiter the header line uses outside quotes; refuse to guess between several."""
+    outside = "".join(part for index, part in enumerate(header.split('"')) if index % 2 == 0)
+    used = [d for d in DELIMITERS if d in outside]
+    if len(used) > 1:
+        shown = " and ".join(repr(d) for d in used)
+        raise InputFileError(
+            f"the header line contains {shown}; say which separates fields with --delimiter",
+            delimiters=tuple(used),
+        )
+    return used[0] if used else ","
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        unique.append(name if count == 0 else f"{name}.{count}")
+    return unique
+
+
+def _last_record_end_or_all(data: bytes) -> int:
+    end = _last_record_end(data)
+    return end + 1 if end >= 0 else len(data)
+
+
+def _record_blocks(source: IO[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of about ``size`` bytes that end at a line end outside any quoted field."""
+    carry = b""
+    while True:
+        data = source.read(size)
+        if not data:
+            if carry:
+                yield carry
+            return
+        block = carry + data
+        cut = _last_record_end(block)
+        if cut < 0:  # no complete record yet: read more
+            carry = block
+            continue
+        yield block[: cut + 1]
+        carry = block[cut + 1 :]
+
+
+def _last_record_end(block: bytes) -> int:
+    """Index of the last newline outside quotes, or -1; the block starts outside quotes, and
+    quotes pair up (``""`` inside a quoted field escapes one)."""
+    position = block.rfind(b"\n")
+    while position >= 0:
+        if block.count(b'"', 0, position) % 2 == 0:
+            return position
+        position = block.rfind(b"\n", 0, position)
+    return -1
+
+
+def _parquet_chunks(path: Path) -> Iterator[Chunk]:
+    parquet = pq.ParquetFile(path)
+    size, rows, done = path.stat().st_size, max(parquet.metadata.num_rows, 1), 0
+    empty = True
+    for batch in parquet.iter_batches(batch_size=1 << 18):
+        empty = False
+        lines = np.arange(done + 1, done + batch.num_rows + 1, dtype=np.int64)
+        done += batch.num_rows
+        errors = np.full(batch.num_rows, "", dtype=object)
+        yield Chunk(batch.to_pandas(), lines, errors, int(size * done / rows), unit="row")
+    if empty:
+        frame = parquet.schema_arrow.empty_table().to_pandas()
+        yield Chunk(frame, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), size, "row")
