@@ -133,12 +133,24 @@ def _parse_block(
     errors = np.full(len(frame), "", dtype=object)
     if ragged:
         frame, errors = _with_ragged_rows(frame, ragged, header=header)
-    repeated = np.ones(len(frame), dtype=bool)
-    for name in names:  # a header line repeated inside the file
-        cells = frame[name].astype("string").fillna("").str.strip()
-        repeated &= (cells == name.strip()).to_numpy(dtype=bool)
-    errors[repeated & (errors == "")] = "repeated_header: this line repeats the header"
+    errors[_repeated_header(frame, names) & (errors == "")] = (
+        "repeated_header: this line repeats the header"
+    )
     return _Block(frame, errors)
+
+
+def _repeated_header(frame: pd.DataFrame, names: list[str]) -> npt.NDArray[np.bool_]:
+    """Rows that repeat the header line; only rows whose first cell is its name are examined."""
+    first = frame[names[0]].to_numpy(dtype=object, na_value="")
+    candidates = np.flatnonzero(first == names[0])
+    repeated = np.zeros(len(frame), dtype=bool)
+    if candidates.size:
+        rows = frame.iloc[candidates].astype("string").fillna("")
+        same = np.ones(candidates.size, dtype=bool)
+        for name in names:
+            same &= (rows[name].str.strip() == name.strip()).to_numpy(dtype=bool)
+        repeated[candidates] = same
+    return repeated
 
 
 def _with_ragged_rows(
@@ -163,8 +175,11 @@ def _record_lines(data: bytes, *, header: bool) -> npt.NDArray[np.int64]:
     """The 1-based line (within ``data``) on which each non-blank record starts."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buffer == ord("\n"))
-    quotes = np.flatnonzero(buffer == ord('"'))
-    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    if b'"' in data:  # newlines inside quoted fields do not end records
+        quotes = np.flatnonzero(buffer == ord('"'))
+        ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    else:
+        ends = newlines
     starts = np.concatenate([[0], ends + 1])
     stops = np.append(ends, buffer.shape[0])
     length = stops - starts

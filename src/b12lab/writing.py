@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 __all__ = ["FORMULA_START", "neutralize_formulas", "writer"]
 
-FORMULA_START = "^[=+\\-@\\t\\r]"
-"""Text a spreadsheet would run as a formula: a leading ``=``, ``+``, ``-``, ``@``, tab or CR."""
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet run a text cell as a formula."""
+_FORMULA_FIRST = pa.array(FORMULA_START, type=pa.large_string())
 
 
 @contextmanager
@@ -105,7 +106,8 @@ def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chu
         return pa.chunked_array(safe, type=column.type)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column
-    risky = pc.match_substring_regex(column, FORMULA_START)
+    first = pc.utf8_slice_codeunits(column, 0, 1)
+    risky = pc.is_in(first, value_set=_FORMULA_FIRST.cast(first.type))
     quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
     return pc.if_else(risky, pc.binary_join_element_wise(quote, column, nothing), column)
 
