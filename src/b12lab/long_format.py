@@ -78,14 +78,17 @@ def classify_long(
     used = analyte.notna().to_numpy() & cells.notna().to_numpy()
     wide, shown, errors = _pivot(ids[used], analyte[used], cells[used], len(first))
     context, context_errors = _context(df, ids, len(first), {patient, test, value, time, unit})
+    group_errors = np.full(len(first), "", dtype=object)
+    joined = _join_errors(errors, context_errors)
+    group_errors[joined.index.to_numpy()] = joined.to_numpy(dtype=object)
     out = classify_frame(
         pd.concat([wide, context], axis=1),
         columns={**{a: a for a in wide.columns}, **{c: c for c in context.columns}},
         table=table,
         laboratory=laboratory,
+        row_errors=group_errors,
     )
     out[list(shown.columns)] = shown
-    _mark_errors(out, _join_errors(errors, context_errors))
     out[f"{PREFIX}ignored_results"] = np.bincount(
         ids[analyte.isna().to_numpy()], minlength=len(first)
     )
@@ -360,31 +363,6 @@ def _join_errors(*errors: pd.Series) -> pd.Series:
     """Per-group messages from several sources, joined with ``; `` in a fixed order."""
     joined: pd.Series = pd.concat(errors).groupby(level=0, sort=True).agg("; ".join)
     return joined
-
-
-def _mark_errors(out: pd.DataFrame, errors: pd.Series) -> None:
-    """Give the groups in ``errors`` their message and take away any classification (in place)."""
-    if errors.empty:
-        return
-    rows = errors.index.to_numpy()
-    before = out[f"{PREFIX}error"].to_numpy(dtype=object)[rows]
-    after = errors.to_numpy(dtype=object)
-    _set(out, f"{PREFIX}error", rows, np.where(before == "", after, after + "; " + before))
-    blank = [f"{PREFIX}category", f"{PREFIX}rule", f"{PREFIX}flags"]
-    blank += [c for c in out.columns if str(c).endswith(("_band", "_interpretation"))]
-    for column in blank:
-        _set(out, column, rows, "")
-
-
-def _set(out: pd.DataFrame, column: str, rows: np.ndarray, values: object) -> None:
-    """Set some rows of a text column, whether classify_frame made it object or categorical."""
-    current = out[column]
-    changed = current.to_numpy(dtype=object, copy=True)
-    changed[rows] = values
-    if isinstance(current.dtype, pd.CategoricalDtype):
-        out[column] = pd.Categorical(changed)
-    else:
-        out[column] = changed
 
 
 def _spread(cells: pd.Series, analytes: list[str], groups: int) -> pd.DataFrame:
