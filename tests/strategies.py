@@ -1,11 +1,15 @@
 """Hypothesis strategies for b12lab: units, measurements, patients and tables.
 
 Names are plural nouns; each strategy draws only valid objects unless its name says "broken".
+The entry-point strategies (``values``, ``unit_texts``, ``result_texts``, ``contexts``) are the
+exception: they draw anything a caller might pass, valid or not, to check that b12lab answers
+every input with a result or a ``B12LabError``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from b12lab.analytes import ANALYTES
-from b12lab.units import dimension_kind
+from b12lab.units import conversion_factor, dimension_kind
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,3 +169,137 @@ def broken_tables(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     else:
         bands[0]["upper"] = {unit: "not a number"}
     return mutation, data
+
+
+# --- Entry-point strategies: anything a caller may pass, valid or not ------------------------
+
+SPECIAL_VALUES = (0.0, -0.0, 5e-324, 2.2e-308, 1e-300, 1e300, 1.7976931348623157e308, -1.0)
+SPECIAL_VALUES += (math.inf, -math.inf, math.nan)
+"""Numbers that break naive code: signed zero, subnormals, the float limits, inf and NaN."""
+
+
+def values() -> st.SearchStrategy[float | int]:
+    """Numbers of every magnitude and sign: subnormals, ±inf, -0.0, NaN and small integers.
+
+    Integers stay within ±2**53 (exactly representable); larger ones are exercised by dedicated
+    tests.
+    """
+    return (
+        st.sampled_from(SPECIAL_VALUES)
+        | st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True)
+        | st.floats(min_value=1e-3, max_value=1e4)
+        | st.integers(min_value=-(2**53), max_value=2**53)
+    )
+
+
+JUNK_UNITS = ("kg", "mmHg", "%", "", " ", "mol", "L", "g", "pmol/L/L", "mL/min/1.73m2", "IU/L")
+JUNK_UNITS += ("☃", "ｐｍｏｌ/Ｌ", "pmol/L²", "PMOL/L", " pg / mL ", "µ", "1/0", "(", "**")
+"""Unit strings that must be refused (or, for the odd spacings, read) without a crash."""
+
+
+def unit_texts() -> st.SearchStrategy[str]:
+    """Unit strings: every accepted concentration spelling, known junk, and random text."""
+    return st.sampled_from(CONCENTRATION_UNITS) | st.sampled_from(JUNK_UNITS) | st.text(max_size=12)
+
+
+_SIGNS = ("", "", "<", "<=", "≤", "=<", ">", ">=", "≥", "=>", "+", "-", "<+", "> -")
+
+
+@st.composite
+def result_texts(draw: st.DrawFn, analyte: str) -> str:
+    """Results as laboratories write them for ``analyte``, and garbage.
+
+    Covers censoring signs, stray whitespace, a leading ``+``, exponent forms (``1.5E+02``),
+    decimal commas, missing units, units of other analytes and free text.
+    """
+    if draw(st.integers(min_value=0, max_value=9)) == 0:
+        return draw(st.text(max_size=20))
+    number = draw(values() | magnitudes(*CANONICAL_RANGES.get(analyte, (1.0, 1000.0))))
+    form = draw(st.sampled_from(["{:g}", "{:e}", "{:E}", "{:.3f}", "{!r}", "{:.0f}", "{:,}"]))
+    try:
+        text = form.format(number)
+    except (ValueError, OverflowError):  # e.g. "{:.0f}" of a huge int is fine, of NaN is not
+        text = str(number)
+    unit = draw(units(analyte) | unit_texts() | st.just(""))
+    space = draw(st.sampled_from(["", " ", "  ", "\t", "\u00a0"]))
+    pad = draw(st.sampled_from(["", " ", "\n", " \t"]))
+    return f"{pad}{draw(st.sampled_from(_SIGNS))}{space}{text}{space}{unit}{pad}"
+
+
+def contexts() -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments ``age``, ``sex`` and ``pregnant`` for ``classify``, valid or junk.
+
+    Ages include negatives, NaN, ±inf, huge floats, booleans and strings; sexes and pregnancy
+    include every accepted spelling and junk of other types.
+    """
+    ages = st.none() | values() | st.floats(min_value=0, max_value=120) | st.booleans()
+    sexes = st.none() | st.sampled_from(["female", "male", "F", "m", " Woman ", "x", ""])
+    pregnancies = st.none() | st.booleans() | st.sampled_from(["yes", "no", 1, 0, "true"])
+    junk = st.text(max_size=5) | st.integers(-5, 5) | st.floats()
+    return st.fixed_dictionaries(
+        {},
+        optional={"age": ages | junk, "sex": sexes | junk, "pregnant": pregnancies | junk},
+    )
+
+
+SHIPPED_TABLE_FILES = ("nice-ng239/1.toml", "bsh-2014/1.toml", "generic-us-lab/1.toml")
+
+
+def _edges(variable: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every band of a variable, over all its strata."""
+    strata = variable.get("strata") or [{"bands": variable["bands"]}]
+    return [band for stratum in strata for band in stratum["bands"]]
+
+
+def _scale_edges(variable: dict[str, Any], analyte: str, scale: float) -> None:
+    """Multiply every edge by ``scale``: primary unit rounded to its decimals, twins recomputed
+    from it exactly as the schema checks them, so order, contiguity and twins all hold."""
+    primary, *twins = variable["units"]
+    for band in _edges(variable):
+        for side in ("lower", "upper"):
+            if band.get(side) is None:
+                continue
+            edge = {primary: round(band[side][primary] * scale, variable["units"][primary])}
+            for twin in twins:
+                factor = conversion_factor(analyte, primary, twin)
+                edge[twin] = round(edge[primary] * factor, variable["units"][twin])
+            band[side] = edge
+
+
+def _relabel(data: dict[str, Any], analyte: str, old: str, new: str) -> None:
+    """Rename a band everywhere: in every stratum, and in every rule and flag that names it."""
+    for band in _edges(data["variables"][analyte]):
+        if band["label"] == old:
+            band["label"] = new
+    for item in [*data.get("rules", []), *data.get("flags", [])]:
+        conditions = item["when"] if isinstance(item["when"], list) else [item["when"]]
+        for condition in conditions:
+            if analyte in condition:
+                condition[analyte] = [new if w == old else w for w in condition[analyte]]
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> dict[str, Any]:
+    """A shipped table with random edits that keep it valid.
+
+    Edits: every edge of one variable scaled by 0.5-2 (order and published twins kept), one band
+    relabelled with its rules and flags updated, a new version number, some flags dropped.
+    """
+    data = copy.deepcopy(shipped_table_data(draw(st.sampled_from(SHIPPED_TABLE_FILES))))
+    names = sorted(data["variables"])
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(names))
+        _scale_edges(data["variables"][name], name, draw(st.floats(min_value=0.5, max_value=2)))
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(names))
+        labels = [band["label"] for band in _edges(data["variables"][name])]
+        new = draw(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True))
+        if new not in labels and new not in ("missing", "censored", "unbanded"):
+            _relabel(data, name, draw(st.sampled_from(labels)), new)
+    if draw(st.booleans()):
+        data["version"] = f"{draw(st.integers(1, 99))}.{draw(st.integers(0, 9))}"
+    if data.get("flags") and draw(st.booleans()):
+        size = len(data["flags"])
+        keep = draw(st.lists(st.booleans(), min_size=size, max_size=size))
+        data["flags"] = [flag for flag, kept in zip(data["flags"], keep, strict=True) if kept]
+    return data

@@ -124,10 +124,10 @@ def comparison_values(values: FloatArray, factors: FloatArray | float, decimals:
     """
     with np.errstate(invalid="ignore", over="ignore"):
         converted = values * factors
-    finite = np.isfinite(converted)
-    return np.where(
-        finite, np.round(np.where(finite, converted, 0.0), decimals + GUARD_DECIMALS), converted
-    )
+        finite = np.isfinite(converted)
+        rounded = np.round(np.where(finite, converted, 0.0), decimals + GUARD_DECIMALS)
+    # Rounding scales by 10**digits: a value near the float limit would overflow; keep it as is.
+    return np.where(finite & np.isfinite(rounded), rounded, converted)
 
 
 def stratum_index(variable: CompiledVariable, context: Context) -> IntArray:

@@ -61,15 +61,12 @@ def age_years(age: float | None) -> float:
     """The age as a float (NaN when unknown); refuse anything that is not an age."""
     if age is None:
         return math.nan
-    if (
-        isinstance(age, bool)
-        or not isinstance(age, int | float)
-        or not math.isfinite(age)
-        or age < 0
-    ):
+    number = age if isinstance(age, int | float) and not isinstance(age, bool) else None
+    if number is None or not -1 < number < 1e6 or not math.isfinite(number) or number < 0:
+        shown = repr(age) if len(repr(age)) <= 40 else repr(age)[:37] + "..."
         raise InvalidValueError(
-            f"age: {age!r} is not an age in years; give a number zero or more",
+            f"age: {shown} is not an age in years; give a number zero or more",
             analyte="age",
-            value=repr(age),
+            value=shown,
         )
-    return float(age)
+    return float(number)

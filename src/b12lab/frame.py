@@ -20,7 +20,7 @@ import pandas as pd
 from b12lab import _engine as engine
 from b12lab.analytes import ANALYTES, get_analyte
 from b12lab.categories import Category, Censoring
-from b12lab.context import PREGNANT_CODES, SEX_CODES
+from b12lab.context import PREGNANT_CODES, SEX_CODES, age_years
 from b12lab.errors import B12LabError, ColumnError
 from b12lab.measurements import measure, read_text
 from b12lab.numerals import Decimal, is_no_result
@@ -216,16 +216,15 @@ def _parse_column(
     cells = engine.Interval(parsed.lo, parsed.hi, parsed.lo_open, parsed.hi_open, parsed.present)
     observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
     messages = list(parsed.errors)
-    limits = policy.absolute(analyte)
-    if limits is not None:
-        implausible = policy.implausible(observed)
-        if implausible.any():
-            message = f"implausible_value: {analyte}: outside plausible limits ({limits.source})"
-            messages = [message if bad else m for bad, m in zip(implausible, messages, strict=True)]
-            cells = engine.Interval(
-                cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~implausible
-            )
-            observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
+    implausible = policy.implausible(observed)
+    if implausible.any():
+        source = policy.plausibility_source(analyte)
+        message = f"implausible_value: {analyte}: outside plausible limits ({source})"
+        messages = [message if bad else m for bad, m in zip(implausible, messages, strict=True)]
+        cells = engine.Interval(
+            cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~implausible
+        )
+        observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
     errors.add_codes(np.array([errors.code_of(m) for m in messages], dtype=np.int32)[rows])
     signs = _labelled(np.where(observed.present, rows, len(texts)), [*parsed.signs])
     return _Column(observed, signs)
@@ -316,8 +315,8 @@ def _read_cell(
         return read_text(text, analyte, unit, decimal)
     if isinstance(cell, numbers.Real) and not isinstance(cell, bool):
         if unit is None:
-            measure(float(cell), analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
-        measured = measure((float(cell), str(unit)), analyte=analyte)
+            measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises: no unit
+        measured = measure((cell, str(unit)), analyte=analyte)
         return measured.value, measured.unit, measured.censoring
     measure(cell, analyte=analyte)  # type: ignore[arg-type]  # raises a clear error
     return None
@@ -327,20 +326,39 @@ def _context(
     df: pd.DataFrame, found: Mapping[str, tuple[str, str | None]], errors: _RowErrors
 ) -> engine.Context:
     age = np.full(len(df), np.nan)
-    if "age" in found:  # ages repeat: read each distinct cell once
+    if "age" in found:  # ages repeat: read each distinct cell once, as classify() does
         keys, uniques = pd.factorize(df[found["age"][0]], use_na_sentinel=True)
-        distinct = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
-        values = np.append(distinct.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
-        with np.errstate(invalid="ignore"):
-            unreadable = np.append(np.isnan(values[:-1]) | (values[:-1] < 0), False)
+        values = np.full(len(uniques) + 1, np.nan)
+        unreadable = np.zeros(len(uniques) + 1, dtype=bool)
+        for position, cell in enumerate(uniques):
+            try:
+                values[position] = _age_of(cell)
+            except B12LabError:
+                unreadable[position] = True
         rows = np.where(keys < 0, len(uniques), keys)
         errors.add(unreadable[rows], "invalid_value: age: not an age in years")
-        age = np.where(unreadable, np.nan, values)[rows]
+        age = values[rows]
     sex = _categorical(df, found.get("sex"), SEX_CODES, "sex: give female or male", errors)
     pregnant = _categorical(
         df, found.get("pregnant"), PREGNANT_CODES, "pregnant: give yes or no", errors
     )
     return engine.Context(sex=sex, pregnant=pregnant, age=age)
+
+
+def _age_of(cell: object) -> float:
+    """An age cell read with the single-patient rules; text is read as a number first."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            return np.nan
+        try:
+            number: object = float(text)
+        except ValueError:
+            number = text
+        return age_years(number)  # type: ignore[arg-type]  # refuses what is not a number
+    if isinstance(cell, np.integer | np.floating):
+        return age_years(cell.item())
+    return age_years(cell)  # type: ignore[arg-type]
 
 
 def _categorical(

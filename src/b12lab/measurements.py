@@ -194,7 +194,15 @@ def _coerce(number: object, analyte: str) -> float:
             analyte=analyte,
             value=repr(number),
         )
-    return _checked_number(float(number), analyte, repr(number))
+    try:
+        value = float(number)
+    except OverflowError:
+        raise InvalidValueError(
+            f"{analyte}: a number of {len(str(number))} digits is too large to be a concentration",
+            analyte=analyte,
+            value=repr(number)[:40],
+        ) from None
+    return _checked_number(value, analyte, repr(number))
 
 
 def _checked_number(number: float, analyte: str, given: str) -> float:

@@ -120,7 +120,7 @@ def comparison_basis(unit: str, published: Sequence[str]) -> int:
 
 
 def _scaled(interval: Interval, factors: FloatArray | float) -> Interval:
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # an overflow is caught as implausible
         return Interval(
             interval.lo * factors,
             interval.hi * factors,

@@ -69,14 +69,14 @@ def classify(
 
 
 def _check_plausible(item: Measurement, observed: Observed, policy: Policy) -> None:
-    limits = policy.absolute(item.analyte)
-    if limits is not None and policy.implausible(observed)[0]:
+    if policy.implausible(observed)[0]:
+        source = policy.plausibility_source(item.analyte)
         raise ImplausibleValueError(
-            f"{item.analyte}: {item} is outside the plausible limits ({limits.source}); "
+            f"{item.analyte}: {item} is outside the plausible limits ({source}); "
             "check the value and its unit",
             analyte=item.analyte,
             value=str(item),
-            expected=limits.source,
+            expected=source,
         )
 
 

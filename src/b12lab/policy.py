@@ -105,17 +105,26 @@ class Policy:
         """Results lying wholly outside the analyte's plausibility limits (per row, or per distinct
         cell when ``observed.rows`` is set)."""
         limits = self.absolute(observed.analyte)
-        present = observed.interval.present
-        if limits is None or not observed.units:
-            return np.zeros(len(observed.interval), dtype=np.bool_)
+        given = observed.interval
+        if not observed.units:
+            return np.zeros(len(given), dtype=np.bool_)
         canonical = observed.canonical()
-        to_canonical = conversion_factor(observed.analyte, limits.unit)
-        high = np.inf if limits.upper is None else limits.upper * to_canonical
-        low = -np.inf if limits.lower is None else limits.lower * to_canonical
-        with np.errstate(invalid="ignore"):
-            outside = (canonical.lo > high) | (canonical.hi < low)
-        result: BoolArray = present & outside
+        # A finite number that overflows on conversion is no concentration, limits or not.
+        outside = (np.isfinite(given.lo) & ~np.isfinite(canonical.lo)) | (
+            np.isfinite(given.hi) & ~np.isfinite(canonical.hi)
+        )
+        if limits is not None:
+            to_canonical = conversion_factor(observed.analyte, limits.unit)
+            high = np.inf if limits.upper is None else limits.upper * to_canonical
+            low = -np.inf if limits.lower is None else limits.lower * to_canonical
+            with np.errstate(invalid="ignore"):
+                outside |= (canonical.lo > high) | (canonical.hi < low)
+        result: BoolArray = given.present & outside
         return result  # per cell when observed.rows is set
+
+    def plausibility_source(self, analyte: str) -> str:
+        limits = self.absolute(analyte)
+        return limits.source if limits is not None else "too large to convert to a concentration"
 
     def absolute(self, analyte: str) -> Absolute | None:
         """Plausibility limits: the table's own, else its laboratory table's."""

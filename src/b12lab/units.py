@@ -49,11 +49,21 @@ def _canonical_spelling(unit: str) -> str:
     return _LAB_SPELLINGS.get(text.lower().replace(" ", ""), text)
 
 
+_EXPONENT = re.compile(r"(?:\^|\*\*)\s*(?P<power>[^\s/*^]*)")
+
+
+def _small_exponents(text: str) -> bool:
+    """Exponents are single small integers (pint would evaluate ``^9^9^9`` for ever)."""
+    powers = [m["power"] for m in _EXPONENT.finditer(text)]
+    chained = re.search(r"(?:\^|\*\*)\s*-?[0-9]+\s*(?:\^|\*\*)", text)
+    return chained is None and all(re.fullmatch(r"-?[0-9]{1,2}", p) for p in powers)
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_unit(unit: str) -> pint.Unit:
     """Read a laboratory unit string; refuse anything that is not a plain unit expression."""
     text = _canonical_spelling(unit)
-    if not text or not _ALLOWED.match(text):
+    if not text or not _ALLOWED.match(text) or not _small_exponents(text):
         raise UnknownUnitError(
             f"{unit!r} is not a unit b12lab can read; write it like pmol/L, pg/mL or umol/L",
             unit=unit,
