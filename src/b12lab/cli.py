@@ -176,12 +176,10 @@ def _classify(args: argparse.Namespace) -> int:
                     laboratory=options["laboratory"],
                 )
             else:
-                result = _with_lines(
-                    classify_frame(chunk.frame, row_errors=chunk.errors, **options), chunk
-                )
-            write(result)
+                result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
             progress.rows_in += len(chunk.frame)
             _count(progress, result, chunk.consumed)
+            write(result if args.long else _with_lines(result, chunk))
             if show is not None:
                 show()
     if show is not None:
@@ -212,29 +210,38 @@ def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
 
 
 def _with_lines(result: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
-    """Errors cite the line (or row) of the input they come from, never the row's content."""
-    errors = result[f"{PREFIX}error"].astype(str).to_numpy(dtype=object)
-    failed = errors != ""
+    """Errors cite the line (or row) of the input they come from, never the row's content.
+
+    Works on the error column's codes: only the failed rows are touched.
+    """
+    column = result[f"{PREFIX}error"].astype("category")
+    codes = column.cat.codes.to_numpy()
+    categories = np.asarray(column.cat.categories.astype(str), dtype=object)
+    failed = categories[codes] != ""
     if failed.any():
-        where = np.char.add(f"{chunk.unit} ", chunk.lines[failed].astype(str)).astype(object)
-        errors[failed] = where + ": " + errors[failed]
-        result[f"{PREFIX}error"] = pd.Categorical(errors)
+        where = np.char.add(np.char.add(f"{chunk.unit} ", chunk.lines[failed].astype(str)), ": ")
+        texts = np.char.add(where, categories[codes[failed]].astype(str))
+        unique, inverse = np.unique(texts, return_inverse=True)
+        renumbered = np.zeros(len(codes), dtype=np.int32)
+        renumbered[failed] = np.asarray(inverse).reshape(-1) + 1
+        labels = pd.Index(["", *unique.tolist()], dtype=object)
+        result[f"{PREFIX}error"] = pd.Categorical.from_codes(renumbered, categories=labels)
     return result
 
 
 def _count(progress: Progress, result: pd.DataFrame, consumed: int) -> None:
+    """Counts per category and per error code, from the (categorical) columns' value counts."""
     progress.rows += len(result)
     progress.bytes_read = consumed
-    errors = (
-        result[f"{PREFIX}error"].astype(str).str.replace(r"^(line|row) [0-9-]+: ", "", regex=True)
-    )
-    failed = errors != ""
-    for category, count in (
-        result.loc[~failed, f"{PREFIX}category"].astype(str).value_counts().items()
-    ):
-        progress.categories[str(category)] = progress.categories.get(str(category), 0) + int(count)
-    for reason, count in errors[failed].str.split(":").str[0].value_counts().items():
-        progress.errors[str(reason)] = progress.errors.get(str(reason), 0) + int(count)
+    for category, count in result[f"{PREFIX}category"].value_counts().items():
+        if str(category) and count:  # "" is a row with an error
+            progress.categories[str(category)] = progress.categories.get(str(category), 0) + int(
+                count
+            )
+    for message, count in result[f"{PREFIX}error"].value_counts().items():
+        if str(message) and count:
+            reason = str(message).split(":")[0]
+            progress.errors[reason] = progress.errors.get(reason, 0) + int(count)
 
 
 def _progress_bar(progress: Progress) -> Callable[[], None]:

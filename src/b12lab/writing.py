@@ -108,6 +108,8 @@ def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chu
         return column
     first = pc.utf8_slice_codeunits(column, 0, 1)
     risky = pc.is_in(first, value_set=_FORMULA_FIRST.cast(first.type))
+    if not pc.any(risky).as_py():
+        return column
     quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
     return pc.if_else(risky, pc.binary_join_element_wise(quote, column, nothing), column)
 
