@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 __all__ = ["Category", "Censoring", "Interpretation"]
 
@@ -29,9 +28,6 @@ class Category(enum.StrEnum):
     @classmethod
     def from_rank(cls, rank: int) -> Category:
         return _BY_RANK[rank]
-
-    def _comparable(self, other: Any) -> bool:
-        return isinstance(other, Category)
 
     def __lt__(self, other: str) -> bool:
         if not isinstance(other, Category):
