@@ -18,7 +18,7 @@ import atheris
 
 with atheris.instrument_imports():
     import b12lab
-    from b12lab.measurements import read_text
+    from b12lab._core.measurements import read_text
 
 ANALYTES = sorted(b12lab.ANALYTES)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from b12lab.cli import main
+from b12lab._io.cli import main
 
 RESULTS = [
     "160 pg/mL", "<100 ng/L", ">1476 pmol/L", "1,476 pmol/L", "+250 pmol/L", "  300 pmol/L ",

@@ -16,8 +16,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from b12lab.analytes import ANALYTES
-from b12lab.units import conversion_factor, dimension_kind
+from b12lab._core.analytes import ANALYTES
+from b12lab._core.units import conversion_factor, dimension_kind
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from b12lab import _engine as engine
 from b12lab import tables
-from b12lab.measurements import Measurement
-from b12lab.observations import from_measurements, from_numbers
-from b12lab.policy import compile_variable
-from b12lab.units import conversion_factor, dimension_kind
+from b12lab._core import engine
+from b12lab._core.measurements import Measurement
+from b12lab._core.observations import from_measurements, from_numbers
+from b12lab._core.policy import compile_variable
+from b12lab._core.units import conversion_factor, dimension_kind
 
 SAME_KIND = {
     "substance": ["pmol/L", "nmol/L", "umol/L", "nmol/mL", "mmol/L"],

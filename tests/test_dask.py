@@ -15,9 +15,10 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import b12lab  # noqa: E402  (after the skips: without Dask there is nothing to test)
-import b12lab.policy  # noqa: E402
+import b12lab._core.policy  # noqa: E402
+from b12lab._core.columns import PREFIX  # noqa: E402
+from b12lab._core.frame import classify_frame  # noqa: E402
 from b12lab.dask import classify  # noqa: E402
-from b12lab.frame import PREFIX, classify_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_TABLE = ROOT / "tests" / "fixtures" / "tables" / "sex-stratified-lab.toml"
@@ -195,7 +196,7 @@ def test_partitions_never_look_a_table_up(monkeypatch: pytest.MonkeyPatch) -> No
     def refuse(spec: str) -> None:
         raise AssertionError(f"a partition looked up table {spec!r}")
 
-    monkeypatch.setattr(b12lab.policy, "load", refuse)
+    monkeypatch.setattr(b12lab._core.policy, "load", refuse)
     got = result.compute(scheduler="sync")
     assert set(got["b12lab_table"]) == {"nice-ng239@1"}
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import b12lab
-from b12lab.frame import classify_frame
+from b12lab._core.frame import classify_frame
 from tests.strategies import patients
 
 

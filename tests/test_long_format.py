@@ -11,9 +11,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import b12lab
-from b12lab.analytes import ANALYTES
-from b12lab.long_format import classify_long
-from b12lab.units import conversion_factor
+from b12lab._core.analytes import ANALYTES
+from b12lab._core.units import conversion_factor
+from b12lab._io.long_format import classify_long
 from tests.strategies import patients, units_for
 
 T0 = pd.Timestamp("2024-03-01 08:00")

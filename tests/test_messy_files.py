@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b12lab.cli import main
+from b12lab._io.cli import main
 
 
 def classify_file(path: Path, *options: str) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import b12lab
-from b12lab.numerals import read_number
+from b12lab._core.numerals import read_number
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 import b12lab
 from b12lab import tables
-from b12lab.table_schema import TableModel
+from b12lab._core.table_schema import TableModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = tables.available()

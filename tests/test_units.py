@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import b12lab
-from b12lab.units import conversion_factor
+from b12lab._core.units import conversion_factor
 from tests.strategies import canonical_values, units, units_for
 
 # Molar masses [g/mol] as stated in the project's clinical reference (section 4.1).

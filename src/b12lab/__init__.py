@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from b12lab import (
-    accessor,  # noqa: F401  (importing it registers df.b12lab)
-    tables,
-)
-from b12lab.analytes import ANALYTES, Analyte
-from b12lab.categories import Category, Censoring, Interpretation
+from b12lab import tables
+from b12lab._core.analytes import ANALYTES, Analyte
+from b12lab._core.categories import Category, Censoring, Interpretation
+from b12lab._core.frame import classify_frame
+from b12lab._core.measurements import Measurement, measure, normalize
+from b12lab._core.patient import classify
+from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
+from b12lab._core.units import registry
+from b12lab._io import accessor  # noqa: F401  (importing it registers df.b12lab)
+from b12lab._io.long_format import classify_long
 from b12lab.errors import (
     B12LabError,
     ColumnError,
@@ -27,12 +31,6 @@ from b12lab.errors import (
     UnknownAnalyteError,
     UnknownUnitError,
 )
-from b12lab.frame import classify_frame
-from b12lab.long_format import classify_long
-from b12lab.measurements import Measurement, measure, normalize
-from b12lab.patient import classify
-from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
-from b12lab.units import registry
 
 try:
     __version__ = version("b12lab")

@@ -1,6 +1,6 @@
 """Classify a Dask DataFrame partition by partition, with the same answer as ``classify_frame``.
 
-Each partition goes through :func:`b12lab.frame.classify_frame` unchanged, so a row gets the same
+Each partition goes through :func:`b12lab.classify_frame` unchanged, so a row gets the same
 result in Dask as in pandas. The tables are resolved once, on the client, and the loaded
 :class:`~b12lab.tables.Table` objects travel with the task graph: every partition, on every
 worker, uses the same table version, whatever the workers have installed.
@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from b12lab.frame import PREFIX, classify_frame
-from b12lab.policy import resolve
+from b12lab._core.columns import PREFIX
+from b12lab._core.frame import classify_frame
+from b12lab._core.policy import resolve
 from b12lab.tables import Table
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from typing import Any
 
 import pydantic
 
+from b12lab._core.table_schema import TableModel, describe_error
 from b12lab.errors import TableIntegrityError, TableNotFoundError, TableValidationError
-from b12lab.table_schema import TableModel, describe_error
 
 __all__ = [
     "DEFAULT_TABLE",

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 import b12lab
 from b12lab import Category, Censoring, Measurement, tables
-from b12lab.policy import resolve
-from b12lab.units import conversion_factor, parse_unit
+from b12lab._core.policy import resolve
+from b12lab._core.units import conversion_factor, parse_unit
 from tests.strategies import (
     CANONICAL_RANGES,
     ROOT,
@@ -185,6 +185,7 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
+@pytest.mark.filterwarnings("ignore::b12lab.errors.UnusedColumnWarning")
 @given(
     df=frames(),
     table=st.none() | st.sampled_from(SHIPPED) | table_data().map(_generated_table),

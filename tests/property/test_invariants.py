@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 import b12lab
 from b12lab import Category, tables
-from b12lab._engine import Context
-from b12lab.measurements import measure
-from b12lab.observations import from_measurements, from_numbers
-from b12lab.policy import resolve
-from b12lab.units import conversion_factor
+from b12lab._core.engine import Context
+from b12lab._core.evaluation import evaluate
+from b12lab._core.measurements import measure
+from b12lab._core.observations import from_measurements, from_numbers
+from b12lab._core.policy import resolve
+from b12lab._core.units import conversion_factor
 from tests.strategies import (
     broken_tables,
     canonical_values,
@@ -178,7 +179,7 @@ def test_many_patients_at_once_equal_one_at_a_time(spec: str, people: list[dict[
         ),
         age=ages,
     )
-    evaluation = policy.evaluate(observed, context)
+    evaluation = evaluate(policy, observed, context)
     for row, person in enumerate(people):
         single = b12lab.classify(table=spec, **person)
         assert Category.from_rank(int(evaluation.rank[row])) is single.category

@@ -7,8 +7,8 @@ from typing import Any
 import pint
 from pydantic import BaseModel, ConfigDict, field_serializer
 
-from b12lab.analytes import ANALYTES
-from b12lab.categories import Category, Censoring, Interpretation
+from b12lab._core.analytes import ANALYTES
+from b12lab._core.categories import Category, Censoring, Interpretation
 
 __all__ = ["Flag", "MarkerResult", "Reason", "Result", "TableRef"]
 

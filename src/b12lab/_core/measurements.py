@@ -14,11 +14,11 @@ from typing import TypeAlias
 
 import pint
 
-from b12lab.analytes import get_analyte
-from b12lab.categories import Censoring
+from b12lab._core.analytes import get_analyte
+from b12lab._core.categories import Censoring
+from b12lab._core.numerals import Decimal, read_number
+from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit, registry
 from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
-from b12lab.numerals import Decimal, read_number
-from b12lab.units import Quantity, conversion_factor, display_unit, parse_unit, registry
 
 __all__ = ["Measurement", "MeasurementInput", "measure", "normalize", "read_text"]
 
@@ -141,7 +141,7 @@ def read_text(
     """(number, unit, censoring) of one result written as text, checked like :func:`measure`.
 
     ``analyte`` is a canonical name; ``default_unit`` stands in when the text has no unit;
-    ``decimal`` is the decimal mark (see :mod:`b12lab.numerals`). The batch path reads each
+    ``decimal`` is the decimal mark (see :mod:`b12lab._core.numerals`). The batch path reads each
     distinct cell with this very function, so single and batch agree.
     """
     match = RESULT_REGEX.match(text)

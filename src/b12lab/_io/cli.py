@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,14 @@ import pandas as pd
 import pyarrow as pa
 
 from b12lab import tables
-from b12lab.errors import B12LabError
-from b12lab.frame import PREFIX, classify_frame
-from b12lab.long_format import classify_long
-from b12lab.measurements import measure
-from b12lab.reading import CHUNK_BYTES, Chunk, read_chunks
-from b12lab.units import conversion_factor, display_unit
-from b12lab.writing import writer
+from b12lab._core.columns import PREFIX
+from b12lab._core.frame import classify_frame
+from b12lab._core.measurements import measure
+from b12lab._core.units import conversion_factor, display_unit
+from b12lab._io.long_format import classify_long
+from b12lab._io.reading import CHUNK_BYTES, Chunk, read_chunks
+from b12lab._io.writing import writer
+from b12lab.errors import B12LabError, B12LabWarning
 
 __all__ = ["main"]
 
@@ -46,6 +48,7 @@ class Progress:
     bytes_read: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,7 +164,11 @@ def _classify(args: argparse.Namespace) -> int:
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     safe = not args.keep_formulas
-    with writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as write:
+    with (
+        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as write,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", B12LabWarning)
         for chunk in _inputs(args):
             if args.long:
                 result = classify_long(
@@ -184,6 +191,7 @@ def _classify(args: argparse.Namespace) -> int:
                 show()
     if show is not None:
         print(file=sys.stderr)
+    progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
 
@@ -268,6 +276,7 @@ def _summary(progress: Progress) -> None:
     lines += [f"  {category}: {count}" for category, count in sorted(progress.categories.items())]
     common = sorted(progress.errors.items(), key=lambda item: -item[1])[:5]
     lines += [f"  error {reason}: {count}" for reason, count in common]
+    lines += [f"  warning: {message}" for message in progress.warnings]
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 
-from b12lab._engine import MISSING
+from b12lab._core.engine import MISSING
+from b12lab._core.table_schema import CONTEXT_LABELS
 from b12lab.errors import InvalidValueError
-from b12lab.table_schema import CONTEXT_LABELS
 
 __all__ = ["PREGNANT_CODES", "SEX_CODES", "age_years", "pregnant_code", "sex_code"]
 

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from b12lab._engine import BoolArray, FloatArray, IntArray, Interval, comparison_values
-from b12lab.analytes import get_analyte
-from b12lab.categories import Censoring
-from b12lab.measurements import Measurement
-from b12lab.units import conversion_factor, dimension_kind
+from b12lab._core.analytes import get_analyte
+from b12lab._core.categories import Censoring
+from b12lab._core.engine import BoolArray, FloatArray, IntArray, Interval, comparison_values
+from b12lab._core.measurements import Measurement
+from b12lab._core.units import conversion_factor, dimension_kind
 
 __all__ = ["Observed", "comparison_basis", "from_measurements", "from_numbers"]
 

@@ -20,10 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from b12lab.analytes import ANALYTES
-from b12lab.categories import Category, Interpretation
+from b12lab._core.analytes import ANALYTES
+from b12lab._core.categories import Category, Interpretation
+from b12lab._core.units import conversion_factor
 from b12lab.errors import B12LabError
-from b12lab.units import conversion_factor
 
 __all__ = [
     "AGE_UNIT",

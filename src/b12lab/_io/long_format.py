@@ -4,7 +4,7 @@ A long export has one row per result: a patient (or specimen) id, optionally a c
 the test as a LOINC code or a name, the value and optionally its unit. :func:`classify_long`
 recognises the tests b12lab knows, groups each patient's results into visits, pivots every visit
 to one row with one column per analyte, and classifies those rows with
-:func:`b12lab.frame.classify_frame`, so a visit gets the same answer as :func:`b12lab.classify`
+:func:`b12lab.classify_frame`, so a visit gets the same answer as :func:`b12lab.classify`
 given the same values.
 
 Grouping rule
@@ -29,12 +29,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from b12lab.analytes import ANALYTES, get_analyte
+from b12lab._core.analytes import ANALYTES, get_analyte
+from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
+from b12lab._core.frame import classify_frame
+from b12lab._core.measurements import RESULT_PATTERN
+from b12lab._core.units import conversion_factor
 from b12lab.errors import B12LabError, ColumnError, InvalidValueError
-from b12lab.frame import CONTEXT_COLUMNS, PREFIX, classify_frame
-from b12lab.measurements import RESULT_PATTERN
 from b12lab.tables import Table
-from b12lab.units import conversion_factor
 
 __all__ = ["classify_long"]
 
@@ -66,7 +67,7 @@ def classify_long(
     module docstring). Columns named like ``age``, ``sex`` or ``pregnant`` are carried to each
     group. The output has the group keys (``patient``, and ``b12lab_group_start`` and
     ``b12lab_group_end`` with ``time``), one column per analyte found, the context columns, the
-    ``b12lab_*`` columns of :func:`~b12lab.frame.classify_frame` and ``b12lab_ignored_results``.
+    ``b12lab_*`` columns of :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``.
     Two different results for one analyte in one group make that group an error.
     """
     _require(df, [patient, test, value] + [c for c in (time, unit) if c is not None])

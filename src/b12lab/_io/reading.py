@@ -24,20 +24,14 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from b12lab.errors import B12LabError, ColumnError
-from b12lab.frame import bare_name as _bare
-from b12lab.frame import recognise as _recognise
+from b12lab._core.columns import bare_name as _bare
+from b12lab._core.columns import recognise as _recognise
+from b12lab.errors import ColumnError, InputFileError
 
-__all__ = ["CHUNK_BYTES", "Chunk", "InputFileError", "detect_delimiter", "read_chunks"]
+__all__ = ["CHUNK_BYTES", "Chunk", "detect_delimiter", "read_chunks"]
 
 CHUNK_BYTES = 16 << 20
 DELIMITERS = (",", ";", "\t", "|")
-
-
-class InputFileError(B12LabError, ValueError):
-    """A file cannot be read as a table: undecodable bytes, no header, an unclear delimiter."""
-
-    code = "unreadable_file"
 
 
 @dataclass(frozen=True)

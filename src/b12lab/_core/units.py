@@ -13,7 +13,7 @@ from typing import Any
 
 import pint
 
-from b12lab.analytes import Analyte, get_analyte
+from b12lab._core.analytes import Analyte, get_analyte
 from b12lab.errors import DimensionError, UnknownUnitError
 
 __all__ = ["Quantity", "conversion_factor", "dimension_kind", "display_unit", "registry"]

@@ -9,7 +9,7 @@ cached factor per distinct unit string, and the rows go through the same core as
 from __future__ import annotations
 
 import numbers
-import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,27 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from b12lab import _engine as engine
-from b12lab.analytes import ANALYTES, get_analyte
-from b12lab.categories import Category, Censoring
-from b12lab.context import PREGNANT_CODES, SEX_CODES, age_years
-from b12lab.errors import B12LabError, ColumnError
-from b12lab.measurements import measure, read_text
-from b12lab.numerals import Decimal, is_no_result
-from b12lab.observations import Observed, from_numbers
-from b12lab.policy import Evaluation, Policy, resolve
-from b12lab.table_schema import AGE_UNIT
+from b12lab._core import engine
+from b12lab._core.analytes import ANALYTES
+from b12lab._core.categories import Category, Censoring
+from b12lab._core.columns import PREFIX, plan_columns
+from b12lab._core.context import PREGNANT_CODES, SEX_CODES, age_years
+from b12lab._core.evaluation import Evaluation, evaluate, implausible
+from b12lab._core.measurements import measure, read_text
+from b12lab._core.numerals import Decimal, is_no_result
+from b12lab._core.observations import Observed, from_numbers
+from b12lab._core.policy import Policy, resolve
+from b12lab._core.table_schema import AGE_UNIT
+from b12lab.errors import B12LabError, ColumnError, UnusedColumnWarning
 from b12lab.tables import Table
 
 __all__ = ["classify_frame"]
-
-PREFIX = "b12lab_"
-CONTEXT_COLUMNS = {
-    "age": ("age", "age_years", "age (years)"),
-    "sex": ("sex", "gender"),
-    "pregnant": ("pregnant", "pregnancy"),
-}
-_HEADER_UNIT = re.compile(r"^\s*(?P<name>.*?)\s*[\(\[]\s*(?P<unit>[^\)\]]+?)\s*[\)\]]\s*$")
 
 
 class _RowErrors:
@@ -125,7 +119,7 @@ def classify_frame(
     observed = {analyte: column.observed for analyte, column in parsed.items()}
     context = _context(df, found, errors)
     observed["age"] = from_numbers("age", context.age, AGE_UNIT)
-    evaluation = policy.evaluate(observed, context)
+    evaluation = evaluate(policy, observed, context)
     return _output(df, policy, parsed, evaluation, errors, explain=explain)
 
 
@@ -133,63 +127,27 @@ def _find_columns(
     df: pd.DataFrame, mapping: Mapping[str, str]
 ) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
     """Analyte and context columns (with any unit in the header), and unit columns."""
-    found: dict[str, tuple[str, str | None]] = {}
-    unit_columns: dict[str, str] = {}
-    for name, column in mapping.items():
-        if column not in df.columns:
-            raise ColumnError(
-                f"column {column!r} for {name} is not in the data; "
-                f"found: {', '.join(map(str, df.columns))}",
-                column=column,
-            )
-        if name.endswith("_unit"):
-            unit_columns[get_analyte(name.removesuffix("_unit")).name] = column
-            continue
-        key = name if name in CONTEXT_COLUMNS else get_analyte(name).name
-        if column not in df.columns:
-            raise ColumnError(
-                f"column {column!r} for {key} is not in the data; "
-                f"found: {', '.join(map(str, df.columns))}",
-                column=column,
-            )
-        found[key] = (column, _header_unit(str(column)))
-    for column in df.columns:
-        match = _HEADER_UNIT.match(str(column))
-        recognised = recognise(bare_name(str(column)))
-        if recognised is not None and recognised not in found:
-            found[recognised] = (column, match["unit"] if match else None)
-    by_lower = {str(c).strip().lower(): c for c in df.columns}
-    for analyte, (column, _) in found.items():
-        if analyte in CONTEXT_COLUMNS or analyte in unit_columns:
-            continue
-        for suffix in ("_unit", " unit", "_units", " units", ".unit"):
-            candidate = by_lower.get(f"{str(column).strip().lower()}{suffix}")
-            if candidate is not None:
-                unit_columns[analyte] = candidate
-                break
-    return found, unit_columns
-
-
-def _header_unit(header: str) -> str | None:
-    match = _HEADER_UNIT.match(header)
-    return match["unit"] if match else None
-
-
-def bare_name(header: str) -> str:
-    """A header without its unit in brackets, in lower case: ``B12 (pg/mL)`` is ``b12``."""
-    match = _HEADER_UNIT.match(header)
-    return (match["name"] if match else header).strip().lower()
-
-
-def recognise(name: str) -> str | None:
-    """The analyte or context a (bare, lower-case) column name stands for, if any."""
-    for key, aliases in CONTEXT_COLUMNS.items():
-        if name in aliases:
-            return key
-    for analyte in ANALYTES.values():
-        if name == analyte.name or name in analyte.aliases:
-            return analyte.name
-    return None
+    plan = plan_columns(list(df.columns), mapping)
+    original = {str(c): c for c in df.columns}
+    chosen = [*plan.found.values(), *plan.unit_columns.values()]
+    twice = sorted({c for c in chosen if list(map(str, df.columns)).count(c) > 1})
+    if twice:
+        raise ColumnError(
+            f"the data has more than one column named {', '.join(map(repr, twice))}; "
+            "rename them so that each name is used once",
+            columns=tuple(twice),
+        )
+    if plan.unused:
+        warnings.warn(
+            f"column(s) {', '.join(map(repr, plan.unused))} look like results but were not "
+            "read; name the analyte with a mapping (columns={'b12': ...}; on the command line "
+            "--map b12=COLUMN) if they should be",
+            UnusedColumnWarning,
+            stacklevel=3,
+        )
+    found = {key: (original[column], plan.header_units[key]) for key, column in plan.found.items()}
+    units = {key: original[column] for key, column in plan.unit_columns.items()}
+    return found, units
 
 
 def _parse_column(
@@ -216,13 +174,13 @@ def _parse_column(
     cells = engine.Interval(parsed.lo, parsed.hi, parsed.lo_open, parsed.hi_open, parsed.present)
     observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
     messages = list(parsed.errors)
-    implausible = policy.implausible(observed)
-    if implausible.any():
+    outside = implausible(policy, observed)
+    if outside.any():
         source = policy.plausibility_source(analyte)
         message = f"implausible_value: {analyte}: outside plausible limits ({source})"
-        messages = [message if bad else m for bad, m in zip(implausible, messages, strict=True)]
+        messages = [message if bad else m for bad, m in zip(outside, messages, strict=True)]
         cells = engine.Interval(
-            cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~implausible
+            cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~outside
         )
         observed = Observed(analyte, cells, parsed.unit_codes, parsed.units, rows=rows)
     errors.add_codes(np.array([errors.code_of(m) for m in messages], dtype=np.int32)[rows])

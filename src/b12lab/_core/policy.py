@@ -13,12 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from b12lab import _engine as engine
-from b12lab._engine import BoolArray, CompiledTable, CompiledVariable, Context, IntArray
-from b12lab.analytes import ANALYTES
-from b12lab.errors import TableValidationError
-from b12lab.observations import Observed
-from b12lab.table_schema import (
+from b12lab._core import engine
+from b12lab._core.engine import CompiledTable, CompiledVariable
+from b12lab._core.table_schema import (
     CONTEXT_LABELS,
     Absolute,
     Flag,
@@ -26,65 +23,10 @@ from b12lab.table_schema import (
     VariableBands,
     check_references,
 )
+from b12lab.errors import TableValidationError
 from b12lab.tables import DEFAULT_TABLE, Table, load
-from b12lab.units import conversion_factor
 
-__all__ = ["Evaluation", "FlagOutcome", "Namespace", "Policy", "resolve"]
-
-
-@dataclass(frozen=True)
-class Namespace:
-    """Band codes of one table's view of the variables (a laboratory names its own bands)."""
-
-    codes: Mapping[str, IntArray]
-    strata: Mapping[str, IntArray]
-    variables: Mapping[str, CompiledVariable]
-
-    def label(self, name: str, row: int) -> str:
-        code = int(self.codes[name][row]) if name in self.codes else engine.MISSING
-        if code < 0:
-            return _SPECIAL_LABELS[code]
-        if name in CONTEXT_LABELS:
-            return CONTEXT_LABELS[name][code]
-        return self.variables[name].labels[code]
-
-    def abnormal(self, name: str, row: int) -> bool:
-        code = int(self.codes[name][row]) if name in self.codes else engine.MISSING
-        if code < 0 or name not in self.variables:
-            return False
-        return self.variables[name].interpretations[code] not in ("N", "IND")
-
-
-@dataclass(frozen=True)
-class FlagOutcome:
-    flag: Flag
-    table: Table
-    namespace: Namespace
-    applies: BoolArray
-
-    def markers(self, row: int) -> tuple[str, ...]:
-        """The abnormal analytes named by the alternatives that hold for this row."""
-        names: set[str] = set()
-        for alternative in self.flag.when:
-            holds = all(
-                self.namespace.label(name, row) in {str(w).lower() for w in wanted}
-                for name, wanted in alternative.items()
-            )
-            if holds:
-                names |= {
-                    n for n in alternative if n in ANALYTES and self.namespace.abnormal(n, row)
-                }
-        return tuple(sorted(names))
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What the core decided, as arrays: band codes per variable, rule, rank and flags."""
-
-    namespace: Namespace
-    rule: IntArray
-    rank: IntArray
-    flags: tuple[FlagOutcome, ...]
+__all__ = ["Policy", "compile_variable", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -101,27 +43,6 @@ class Policy:
     def rules(self) -> list[Rule]:
         return self.table.model.rules
 
-    def implausible(self, observed: Observed) -> BoolArray:
-        """Results lying wholly outside the analyte's plausibility limits (per row, or per distinct
-        cell when ``observed.rows`` is set)."""
-        limits = self.absolute(observed.analyte)
-        given = observed.interval
-        if not observed.units:
-            return np.zeros(len(given), dtype=np.bool_)
-        canonical = observed.canonical()
-        # A finite number that overflows on conversion is no concentration, limits or not.
-        outside = (np.isfinite(given.lo) & ~np.isfinite(canonical.lo)) | (
-            np.isfinite(given.hi) & ~np.isfinite(canonical.hi)
-        )
-        if limits is not None:
-            to_canonical = conversion_factor(observed.analyte, limits.unit)
-            high = np.inf if limits.upper is None else limits.upper * to_canonical
-            low = -np.inf if limits.lower is None else limits.lower * to_canonical
-            with np.errstate(invalid="ignore"):
-                outside |= (canonical.lo > high) | (canonical.hi < low)
-        result: BoolArray = given.present & outside
-        return result  # per cell when observed.rows is set
-
     def plausibility_source(self, analyte: str) -> str:
         limits = self.absolute(analyte)
         return limits.source if limits is not None else "too large to convert to a concentration"
@@ -133,73 +54,6 @@ class Policy:
             if variable is not None and variable.absolute is not None:
                 return variable.absolute
         return None
-
-    def evaluate(self, observed: Mapping[str, Observed], context: Context) -> Evaluation:
-        n = context.age.shape[0]
-        namespace = self._namespace(self.variables, observed, context, n)
-        rule, rank, matrix = engine.decide_and_flag(self.compiled, namespace.codes, n)
-        outcomes = [
-            FlagOutcome(flag, self.table, namespace, matrix[:, i])
-            for i, flag in enumerate(self.table.model.flags)
-        ]
-        if self.lab_compiled is not None and self.laboratory is not None:
-            lab_space = self._namespace(self.lab_compiled.variables, observed, context, n)
-            lab_matrix = engine.decide_and_flag(self.lab_compiled, lab_space.codes, n)[2]
-            own = {flag.id for flag in self.table.model.flags}
-            outcomes += [
-                FlagOutcome(flag, self.laboratory, lab_space, lab_matrix[:, i])
-                for i, flag in enumerate(self.laboratory.model.flags)
-                if flag.id not in own
-            ]
-        return Evaluation(namespace, rule, rank, tuple(outcomes))
-
-    @staticmethod
-    def _namespace(
-        variables: Mapping[str, CompiledVariable],
-        observed: Mapping[str, Observed],
-        context: Context,
-        n: int,
-    ) -> Namespace:
-        codes = _context_codes(context)
-        strata = {}
-        for name, variable in variables.items():
-            strata[name] = engine.stratum_index(variable, context)
-            codes[name] = _variable_codes(variable, observed.get(name), strata[name], n)
-        return Namespace(codes, strata, variables)
-
-
-_SPECIAL_LABELS = {code: label for label, code in engine.SPECIAL_CODES.items()}
-
-
-def _context_codes(context: Context) -> dict[str, IntArray]:
-    return {"sex": context.sex, "pregnant": context.pregnant}
-
-
-def _variable_codes(
-    variable: CompiledVariable, observed: Observed | None, stratum: IntArray, n: int
-) -> IntArray:
-    if observed is None:
-        return np.full(n, engine.MISSING, dtype=np.int16)
-    if variable.name == "age":
-        interval, basis = observed.interval, np.zeros(len(observed.interval), dtype=np.int16)
-    else:
-        interval, basis = observed.for_comparison(variable.units, variable.decimals)
-    if observed.rows is None:
-        return engine.band_codes(variable, interval, basis, stratum)
-    if len(variable.strata) == 1:  # the band depends on the result alone: band each cell once
-        every = np.zeros(len(interval), dtype=np.int16)
-        codes = engine.band_codes(variable, interval, basis, every)[observed.rows]
-        codes[(stratum < 0) & (codes != engine.MISSING)] = engine.UNBANDED
-        return codes
-    rows = observed.rows
-    expanded = engine.Interval(
-        interval.lo[rows],
-        interval.hi[rows],
-        interval.lo_open[rows],
-        interval.hi_open[rows],
-        interval.present[rows],
-    )
-    return engine.band_codes(variable, expanded, basis[rows], stratum)
 
 
 def resolve(table: str | Table | None = None, laboratory: str | Table | None = None) -> Policy:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from b12lab.frame import classify_frame
+from b12lab._core.frame import classify_frame
 from b12lab.tables import Table
 
 __all__ = ["B12LabAccessor"]

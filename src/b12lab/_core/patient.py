@@ -6,19 +6,20 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from b12lab import _engine as engine
-from b12lab.analytes import ANALYTES, get_analyte
-from b12lab.categories import Category, Interpretation
-from b12lab.context import age_years, pregnant_code, sex_code
+from b12lab._core import engine
+from b12lab._core.analytes import ANALYTES, get_analyte
+from b12lab._core.categories import Category, Interpretation
+from b12lab._core.context import age_years, pregnant_code, sex_code
+from b12lab._core.evaluation import Evaluation, evaluate, implausible
+from b12lab._core.measurements import Measurement, MeasurementInput, measure
+from b12lab._core.numerals import is_no_result
+from b12lab._core.observations import Observed, comparison_basis, from_measurements, from_numbers
+from b12lab._core.policy import Policy, resolve
+from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
+from b12lab._core.table_schema import AGE_UNIT, Rule
+from b12lab._core.units import Quantity, display_unit, parse_unit
 from b12lab.errors import ImplausibleValueError
-from b12lab.measurements import Measurement, MeasurementInput, measure
-from b12lab.numerals import is_no_result
-from b12lab.observations import Observed, comparison_basis, from_measurements, from_numbers
-from b12lab.policy import Evaluation, Policy, resolve
-from b12lab.results import Flag, MarkerResult, Reason, Result, TableRef
-from b12lab.table_schema import AGE_UNIT, Rule
 from b12lab.tables import Table
-from b12lab.units import Quantity, display_unit, parse_unit
 
 __all__ = ["classify"]
 
@@ -64,12 +65,12 @@ def classify(
         pregnant=np.array([pregnant_code(pregnant)], dtype=np.int16),
         age=np.array([age_value], dtype=np.float64),
     )
-    evaluation = policy.evaluate(observed, context)
+    evaluation = evaluate(policy, observed, context)
     return _result(policy, evaluation, measured)
 
 
 def _check_plausible(item: Measurement, observed: Observed, policy: Policy) -> None:
-    if policy.implausible(observed)[0]:
+    if implausible(policy, observed)[0]:
         source = policy.plausibility_source(item.analyte)
         raise ImplausibleValueError(
             f"{item.analyte}: {item} is outside the plausible limits ({source}); "

@@ -1,0 +1,1 @@
+"""The pipeline's stages: read cells, normalize units, band, evaluate rules, build results."""
