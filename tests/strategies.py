@@ -107,7 +107,10 @@ def patients(draw: st.DrawFn, *, censored: bool = False) -> dict[str, Any]:
     if draw(st.booleans()):
         result["age"] = draw(st.floats(min_value=16, max_value=105))
     result["sex"] = draw(st.sampled_from([None, "female", "male"]))
-    result["pregnant"] = draw(st.sampled_from([None, False, True]))
+    # pregnancy with sex male is a conflicting_context error, tested on its own
+    result["pregnant"] = draw(
+        st.sampled_from([None, False] if result["sex"] == "male" else [None, False, True])
+    )
     return result
 
 

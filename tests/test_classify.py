@@ -99,7 +99,8 @@ def test_censored_marker_says_why_it_is_indeterminate() -> None:
     assert marker.band is None
     assert marker.indeterminate_because_censored
     assert marker.interpretation == "IND"
-    assert any("indeterminate because censored" in reason.text for reason in result.reasons)
+    assert marker.note == "censored result spans more than one band"
+    assert any("spans more than one band" in reason.text for reason in result.reasons)
 
 
 def test_functional_deficiency_names_its_markers() -> None:
@@ -189,8 +190,9 @@ def test_superseded_table_says_so() -> None:
         ({"hcy": "15 kg"}, b12lab.DimensionError, ["hcy", "kg"]),
         ({"age": -1}, b12lab.InvalidValueError, ["age"]),
         ({"age": "old"}, b12lab.InvalidValueError, ["age"]),
-        ({"sex": "x"}, b12lab.InvalidValueError, ["sex", "female"]),
-        ({"pregnant": "yes"}, b12lab.InvalidValueError, ["pregnant"]),
+        ({"sex": "q"}, b12lab.InvalidValueError, ["sex", "female"]),
+        ({"pregnant": "maybe"}, b12lab.InvalidValueError, ["pregnant", "yes"]),
+        ({"pregnant": True, "sex": "M"}, b12lab.ConflictingContextError, ["pregnant", "male"]),
         ({"table": "../etc"}, b12lab.TableNotFoundError, ["load_file"]),
     ],
 )

@@ -186,7 +186,8 @@ def test_table_travels_with_the_graph(client: object, tmp_path: Path) -> None:
     result = classify(dd.from_pandas(patients(), npartitions=2), laboratory=lab)
     copy.unlink()
     got = result.compute()
-    assert set(got["b12lab_table_sha256"]) == {b12lab.tables.load("nice-ng239").sha256}
+    assert set(got["b12lab_table"]) == {b12lab.tables.load("nice-ng239").key}
+    assert set(got["b12lab_laboratory"]) == {lab.key}
     assert got["b12lab_hcy_band"].ne("").any()
 
 

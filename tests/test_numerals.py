@@ -64,7 +64,10 @@ def test_batch_reads_decimal_commas_when_told() -> None:
 @pytest.mark.parametrize("word", ["n/a", "N/A", "--", "pending", "Hemolysed", " not done "])
 def test_no_result_words_are_missing_results(word: str) -> None:
     result = b12lab.classify(b12="250 ng/L", mma=word)
-    assert "mma" not in result.markers
+    marker = result.markers["mma"]
+    assert marker.value is None
+    assert marker.band is None
+    assert marker.note == f"no result: {' '.join(word.strip().lower().split())}"
     assert result.rule == "indeterminate"
 
 

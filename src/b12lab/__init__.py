@@ -19,9 +19,13 @@ from b12lab._io import accessor  # noqa: F401  (importing it registers df.b12lab
 from b12lab._io.long_format import classify_long
 from b12lab.errors import (
     B12LabError,
+    B12LabWarning,
     ColumnError,
+    ConflictingContextError,
     DimensionError,
+    ErrorCode,
     ImplausibleValueError,
+    InputFileError,
     InvalidValueError,
     MeasurementError,
     TableError,
@@ -30,6 +34,7 @@ from b12lab.errors import (
     TableValidationError,
     UnknownAnalyteError,
     UnknownUnitError,
+    UnusedColumnWarning,
 )
 
 try:
@@ -41,12 +46,16 @@ __all__ = [
     "ANALYTES",
     "Analyte",
     "B12LabError",
+    "B12LabWarning",
     "Category",
     "Censoring",
     "ColumnError",
+    "ConflictingContextError",
     "DimensionError",
+    "ErrorCode",
     "Flag",
     "ImplausibleValueError",
+    "InputFileError",
     "Interpretation",
     "InvalidValueError",
     "MarkerResult",
@@ -61,6 +70,7 @@ __all__ = [
     "TableValidationError",
     "UnknownAnalyteError",
     "UnknownUnitError",
+    "UnusedColumnWarning",
     "__version__",
     "classify",
     "classify_frame",

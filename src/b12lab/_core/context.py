@@ -1,72 +1,240 @@
-"""Patient context as the core reads it: codes for sex and pregnancy, and checked ages.
+"""Patient context as every entry point reads it: age, sex and pregnancy.
 
-One vocabulary serves single patients and data frames, so ``"F"`` means the same in both.
+One reader per field, used cell by cell by ``classify`` and per distinct cell by the batch path,
+so ``"F"``, ``"72"`` or ``"yes"`` mean the same everywhere. A value that says the field is not
+known (``"U"``, ``"unknown"``) is read as not given, with a note; a value that cannot be read is
+an error; context that contradicts itself (pregnant and male) is a ``conflicting_context`` error.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from b12lab._core.engine import MISSING
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from b12lab._core.cells import distinct_cells
+from b12lab._core.engine import MISSING, Context
 from b12lab._core.table_schema import CONTEXT_LABELS
-from b12lab.errors import InvalidValueError
+from b12lab.errors import B12LabError, ConflictingContextError, InvalidValueError
 
-__all__ = ["PREGNANT_CODES", "SEX_CODES", "age_years", "pregnant_code", "sex_code"]
+__all__ = [
+    "PREGNANT_CODES",
+    "SEX_CODES",
+    "ContextColumns",
+    "read_age",
+    "read_context",
+    "read_pregnant",
+    "read_sex",
+]
 
 _FEMALE, _MALE = (CONTEXT_LABELS["sex"].index(s) for s in ("female", "male"))
 _TRUE, _FALSE = (CONTEXT_LABELS["pregnant"].index(s) for s in ("true", "false"))
 
 SEX_CODES = {
-    "female": _FEMALE,
-    "f": _FEMALE,
-    "woman": _FEMALE,
-    "male": _MALE,
-    "m": _MALE,
-    "man": _MALE,
+    **dict.fromkeys(("female", "f", "woman", "w"), _FEMALE),
+    **dict.fromkeys(("male", "m", "man"), _MALE),
 }
 """Accepted spellings of sex (lower case) and their codes."""
 PREGNANT_CODES = {
-    **dict.fromkeys(("true", "yes", "y", "1"), _TRUE),
-    **dict.fromkeys(("false", "no", "n", "0"), _FALSE),
+    **dict.fromkeys(("true", "yes", "y", "1", "pregnant"), _TRUE),
+    **dict.fromkeys(("false", "no", "n", "0", "not pregnant"), _FALSE),
 }
 """Accepted spellings of pregnancy status (lower case) and their codes."""
+UNKNOWN_WORDS = frozenset(
+    {"u", "unk", "unknown", "x", "not known", "not stated", "unspecified", "other", "?"}
+)
+"""Words that say a field is not known: read as not given, with a note."""
+
+T = TypeVar("T", int, float)
 
 
-def sex_code(sex: str | None) -> int:
-    if sex is None:
-        return MISSING
-    code = SEX_CODES.get(str(sex).strip().lower())
-    if code is None:
-        raise InvalidValueError(
-            f"sex: {sex!r} is not understood; give 'female' or 'male' (or leave it out)",
-            analyte="sex",
-            value=repr(sex),
+@dataclass(frozen=True)
+class Read(Generic[T]):
+    """One context cell read: its code or value, and a note when it was read as not given."""
+
+    value: T
+    note: str = ""
+
+
+def read_sex(cell: object) -> Read[int]:
+    text = _text(cell)
+    if text is None:
+        return Read(MISSING)
+    if text in SEX_CODES:
+        return Read(SEX_CODES[text])
+    if text in UNKNOWN_WORDS:
+        return Read(MISSING, f"sex {_shown(cell)} read as not given")
+    raise InvalidValueError(
+        f"sex: {_shown(cell)} is not understood; give female or male (F/M), or leave it out",
+        analyte="sex",
+        value=_shown(cell),
+    )
+
+
+def read_pregnant(cell: object) -> Read[int]:
+    if isinstance(cell, bool | np.bool_):
+        return Read(_TRUE if cell else _FALSE)
+    if isinstance(cell, numbers.Integral) and int(cell) in (0, 1):
+        return Read(_TRUE if int(cell) == 1 else _FALSE)
+    text = _text(cell)
+    if text is None:
+        return Read(MISSING)
+    if text in PREGNANT_CODES:
+        return Read(PREGNANT_CODES[text])
+    if text in UNKNOWN_WORDS:
+        return Read(MISSING, f"pregnancy {_shown(cell)} read as not given")
+    raise InvalidValueError(
+        f"pregnant: {_shown(cell)} is not understood; give yes or no (True or False), "
+        "or leave it out",
+        analyte="pregnant",
+        value=_shown(cell),
+    )
+
+
+def read_age(cell: object) -> Read[float]:
+    """Age in years; numbers and numeric text are read, anything else is refused."""
+    text = _text(cell)
+    if text is None:
+        return Read(math.nan)
+    if text in UNKNOWN_WORDS:
+        return Read(math.nan, f"age {_shown(cell)} read as not given")
+    number: object = cell.item() if isinstance(cell, np.generic) else cell
+    if isinstance(number, str):
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+    if isinstance(number, numbers.Real) and not isinstance(number, bool):
+        try:
+            age = float(number)
+        except OverflowError:
+            age = math.inf
+        if math.isfinite(age) and 0 <= age < 200:
+            return Read(age + 0.0)
+    raise InvalidValueError(
+        f"age: {_shown(cell)} is not an age in years; give a number from 0 to 200, or leave it out",
+        analyte="age",
+        value=_shown(cell),
+    )
+
+
+def _text(cell: object) -> str | None:
+    """The cell as lower-case text, or None when it is empty."""
+    if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell)):
+        return None
+    if isinstance(cell, np.floating) and math.isnan(float(cell)):
+        return None
+    text = " ".join(str(cell).strip().lower().split())
+    return text or None
+
+
+def _shown(cell: object) -> str:
+    shown = repr(cell)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+@dataclass(frozen=True)
+class ContextColumns:
+    """Context read for every row, with each row's first error and its notes.
+
+    ``error_codes`` index ``errors`` (0: none); ``notes`` is one text per row ("" for none).
+    """
+
+    context: Context
+    error_codes: npt.NDArray[np.intp]
+    errors: list[B12LabError | None]
+    notes: npt.NDArray[np.object_]
+
+
+def read_context(
+    age: pd.Series | Sequence[object] | None,
+    sex: pd.Series | Sequence[object] | None,
+    pregnant: pd.Series | Sequence[object] | None,
+    n: int,
+) -> ContextColumns:
+    """Read the context columns (None: not given), each distinct cell once, in one fixed order."""
+    errors: list[B12LabError | None] = [None]
+    codes = np.zeros(n, dtype=np.intp)
+    notes = np.full(n, "", dtype=object)
+    columns: list[npt.NDArray[np.float64]] = []
+    readers: list[Callable[[object], Read[int]] | Callable[[object], Read[float]]]
+    readers = [read_age, read_sex, read_pregnant]
+    for values, reader in zip((age, sex, pregnant), readers, strict=True):
+        if values is None:
+            columns.append(np.full(n, np.nan if reader is read_age else MISSING, dtype=np.float64))
+            continue
+        read = _read_distinct(values, reader, errors)
+        codes = np.where(codes == 0, read.error_codes, codes)
+        notes = _joined(notes, read.notes)
+        columns.append(read.values)
+    conflict = _conflicts(columns[1], columns[2])
+    if conflict.any():
+        errors.append(
+            ConflictingContextError(
+                "pregnant is given as yes while sex is male; correct one of them",
+                fields=("pregnant", "sex"),
+            )
         )
-    return code
+        codes = np.where((codes == 0) & conflict, len(errors) - 1, codes)
+    context = Context(
+        sex=columns[1].astype(np.int16),
+        pregnant=columns[2].astype(np.int16),
+        age=columns[0],
+    )
+    return ContextColumns(context, codes, errors, notes)
 
 
-def pregnant_code(pregnant: bool | None) -> int:
-    if pregnant is None:
-        return MISSING
-    if not isinstance(pregnant, bool):
-        raise InvalidValueError(
-            f"pregnant: {pregnant!r} must be True, False or None",
-            analyte="pregnant",
-            value=repr(pregnant),
-        )
-    return _TRUE if pregnant else _FALSE
+@dataclass(frozen=True)
+class _Distinct:
+    values: npt.NDArray[np.float64]
+    error_codes: npt.NDArray[np.intp]
+    notes: npt.NDArray[np.object_] | None
 
 
-def age_years(age: float | None) -> float:
-    """The age as a float (NaN when unknown); refuse anything that is not an age."""
-    if age is None:
-        return math.nan
-    number = age if isinstance(age, int | float) and not isinstance(age, bool) else None
-    if number is None or not -1 < number < 1e6 or not math.isfinite(number) or number < 0:
-        shown = repr(age) if len(repr(age)) <= 40 else repr(age)[:37] + "..."
-        raise InvalidValueError(
-            f"age: {shown} is not an age in years; give a number zero or more",
-            analyte="age",
-            value=shown,
-        )
-    return float(number)
+def _read_distinct(
+    values: pd.Series | Sequence[object],
+    reader: Callable[[object], Read[int]] | Callable[[object], Read[float]],
+    errors: list[B12LabError | None],
+) -> _Distinct:
+    keys, cells = distinct_cells(values)
+    empty = reader(None)
+    read_values = np.full(len(cells) + 1, float(empty.value), dtype=np.float64)
+    codes = np.zeros(len(cells) + 1, dtype=np.intp)
+    notes = np.full(len(cells) + 1, "", dtype=object)
+    for position, cell in enumerate(cells):
+        try:
+            read = reader(cell)
+        except B12LabError as exc:
+            errors.append(exc)
+            codes[position] = len(errors) - 1
+            continue
+        read_values[position], notes[position] = read.value, read.note
+    rows = np.where(keys < 0, len(cells), keys)
+    spread = notes[rows] if any(notes) else None  # notes are rare: skip the gather without them
+    return _Distinct(read_values[rows], codes[rows], spread)
+
+
+def _conflicts(
+    sex: npt.NDArray[np.float64], pregnant: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    conflict: npt.NDArray[np.bool_] = (sex == _MALE) & (pregnant == _TRUE)
+    return conflict
+
+
+def _joined(
+    first: npt.NDArray[np.object_], second: npt.NDArray[np.object_] | None
+) -> npt.NDArray[np.object_]:
+    """Notes of two fields, joined with "; " where both have one."""
+    if second is None:
+        return first
+    both = first.astype(bool) & second.astype(bool)
+    joined = np.where(first.astype(bool), first, second)
+    if both.any():
+        joined[both] = first[both] + "; " + second[both]
+    return joined

@@ -22,6 +22,7 @@ __all__ = [
     "CompiledTable",
     "CompiledVariable",
     "Context",
+    "Decision",
     "Interval",
     "band_codes",
     "comparison_values",
@@ -109,10 +110,34 @@ class CompiledCondition:
 
 @dataclass(frozen=True)
 class CompiledTable:
+    """A table's variables, rules (with their category ranks) and flags, ready for the core.
+
+    ``markers[i]`` says which analytes flag ``i`` rests on: an analyte holds where an
+    alternative of the flag that names it holds with that analyte outside its normal band.
+    """
+
     variables: Mapping[str, CompiledVariable]
     rules: tuple[CompiledCondition, ...]
     rule_ranks: tuple[int, ...]
     flags: tuple[CompiledCondition, ...]
+    markers: tuple[tuple[tuple[str, CompiledCondition], ...], ...] = ()
+
+    @property
+    def marker_conditions(self) -> tuple[CompiledCondition, ...]:
+        return tuple(condition for flag in self.markers for _, condition in flag)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Per row: rule index (or NO_RULE), category rank, flag matrix and flag-marker matrix.
+
+    ``markers`` has one column per (flag, analyte) pair of ``CompiledTable.markers``, in order.
+    """
+
+    rule: IntArray
+    rank: IntArray
+    flags: BoolArray
+    markers: BoolArray
 
 
 def comparison_values(values: FloatArray, factors: FloatArray | float, decimals: int) -> FloatArray:
@@ -255,21 +280,28 @@ def distinct_combinations(
     return reduced, position[key], int(seen.shape[0])
 
 
-def decide_and_flag(
-    table: CompiledTable, codes: Mapping[str, IntArray], n: int
-) -> tuple[IntArray, IntArray, BoolArray]:
-    """Rule index, category rank and flag matrix per row, computed per distinct combination."""
-    names = sorted(
-        {name for c in (*table.rules, *table.flags) for a in c.alternatives for name, _ in a}
-    )
+def decide_and_flag(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> Decision:
+    """Rules, flags and flag markers per row, computed once per distinct combination of codes."""
+    conditions = (*table.rules, *table.flags)
+    names = sorted({name for c in conditions for a in c.alternatives for name, _ in a})
     combined = distinct_combinations(codes, names, n)
     if combined is None:
-        rule, rank = decide(table, codes, n)
-        return rule, rank, flag_matrix(table, codes, n)
+        return _decision(table, codes, n)
     reduced, row_to_combination, size = combined
-    rule, rank = decide(table, reduced, size)
-    flags = flag_matrix(table, reduced, size)
-    return rule[row_to_combination], rank[row_to_combination], flags[row_to_combination]
+    decision = _decision(table, reduced, size)
+    return Decision(
+        decision.rule[row_to_combination],
+        decision.rank[row_to_combination],
+        decision.flags[row_to_combination],
+        decision.markers[row_to_combination],
+    )
+
+
+def _decision(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> Decision:
+    rule, rank = decide(table, codes, n)
+    flags = _condition_matrix(table.flags, codes, n)
+    markers = _condition_matrix(table.marker_conditions, codes, n)
+    return Decision(rule, rank, flags, markers)
 
 
 def decide(
@@ -287,8 +319,14 @@ def decide(
 
 def flag_matrix(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> BoolArray:
     """One column per flag of the table: True where the flag applies."""
-    matrix = np.zeros((n, len(table.flags)), dtype=np.bool_)
+    return _condition_matrix(table.flags, codes, n)
+
+
+def _condition_matrix(
+    conditions: Sequence[CompiledCondition], codes: Mapping[str, IntArray], n: int
+) -> BoolArray:
+    matrix = np.zeros((n, len(conditions)), dtype=np.bool_)
     shifted = _shifted(codes)
-    for index, flag in enumerate(table.flags):
-        matrix[:, index] = _matches(flag, shifted, n)
+    for index, condition in enumerate(conditions):
+        matrix[:, index] = _matches(condition, shifted, n)
     return matrix

@@ -6,13 +6,12 @@ observed arrays.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from b12lab._core import engine
-from b12lab._core.analytes import ANALYTES
 from b12lab._core.engine import BoolArray, CompiledVariable, Context, IntArray
 from b12lab._core.observations import Observed
 from b12lab._core.policy import Policy
@@ -48,24 +47,17 @@ class Namespace:
 
 @dataclass(frozen=True)
 class FlagOutcome:
+    """Where a flag applies, and for each analyte it names, where the flag rests on it."""
+
     flag: Flag
     table: Table
     namespace: Namespace
     applies: BoolArray
+    markers: tuple[tuple[str, BoolArray], ...]
 
-    def markers(self, row: int) -> tuple[str, ...]:
-        """The abnormal analytes named by the alternatives that hold for this row."""
-        names: set[str] = set()
-        for alternative in self.flag.when:
-            holds = all(
-                self.namespace.label(name, row) in {str(w).lower() for w in wanted}
-                for name, wanted in alternative.items()
-            )
-            if holds:
-                names |= {
-                    n for n in alternative if n in ANALYTES and self.namespace.abnormal(n, row)
-                }
-        return tuple(sorted(names))
+    def markers_at(self, row: int) -> tuple[str, ...]:
+        """The abnormal analytes the flag rests on in this row, in alphabetical order."""
+        return tuple(name for name, holds in self.markers if holds[row])
 
 
 @dataclass(frozen=True)
@@ -101,23 +93,46 @@ def implausible(policy: Policy, observed: Observed) -> BoolArray:
 
 
 def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context) -> Evaluation:
+    """Band every variable, then apply the table's rules and flags (and the laboratory's flags)."""
     n = context.age.shape[0]
     namespace = _namespace(policy.variables, observed, context, n)
-    rule, rank, matrix = engine.decide_and_flag(policy.compiled, namespace.codes, n)
-    outcomes = [
-        FlagOutcome(flag, policy.table, namespace, matrix[:, i])
-        for i, flag in enumerate(policy.table.model.flags)
-    ]
+    decision = engine.decide_and_flag(policy.compiled, namespace.codes, n)
+    outcomes = _outcomes(
+        policy.table.model.flags, policy.table, namespace, policy.compiled, decision
+    )
     if policy.lab_compiled is not None and policy.laboratory is not None:
         lab_space = _namespace(policy.lab_compiled.variables, observed, context, n)
-        lab_matrix = engine.decide_and_flag(policy.lab_compiled, lab_space.codes, n)[2]
+        lab_decision = engine.decide_and_flag(policy.lab_compiled, lab_space.codes, n)
         own = {flag.id for flag in policy.table.model.flags}
-        outcomes += [
-            FlagOutcome(flag, policy.laboratory, lab_space, lab_matrix[:, i])
-            for i, flag in enumerate(policy.laboratory.model.flags)
-            if flag.id not in own
-        ]
-    return Evaluation(namespace, rule, rank, tuple(outcomes))
+        lab_outcomes = _outcomes(
+            policy.laboratory.model.flags,
+            policy.laboratory,
+            lab_space,
+            policy.lab_compiled,
+            lab_decision,
+        )
+        outcomes += [o for o in lab_outcomes if o.flag.id not in own]
+    return Evaluation(namespace, decision.rule, decision.rank, tuple(outcomes))
+
+
+def _outcomes(
+    flags: Sequence[Flag],
+    table: Table,
+    namespace: Namespace,
+    compiled: engine.CompiledTable,
+    decision: engine.Decision,
+) -> list[FlagOutcome]:
+    outcomes = []
+    column = 0
+    for index, flag in enumerate(flags):
+        markers = []
+        for name, _ in compiled.markers[index]:
+            markers.append((name, decision.markers[:, column]))
+            column += 1
+        outcomes.append(
+            FlagOutcome(flag, table, namespace, decision.flags[:, index], tuple(markers))
+        )
+    return outcomes
 
 
 def _namespace(

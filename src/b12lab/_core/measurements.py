@@ -17,10 +17,10 @@ import pint
 from b12lab._core.analytes import get_analyte
 from b12lab._core.categories import Censoring
 from b12lab._core.numerals import Decimal, read_number
-from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit, registry
+from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit
 from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
 
-__all__ = ["Measurement", "MeasurementInput", "measure", "normalize", "read_text"]
+__all__ = ["Measurement", "MeasurementInput", "measure", "no_unit_error", "normalize", "read_text"]
 
 MeasurementInput: TypeAlias = "str | tuple[object, str] | pint.Quantity[float] | Measurement"
 
@@ -89,16 +89,10 @@ def measure(value: MeasurementInput, *, analyte: str) -> Measurement:
         result = _from_text(value, name)
     elif isinstance(value, tuple):
         result = _from_pair(value, name)
-    elif isinstance(value, pint.Quantity):
+    elif _is_quantity(value):
         result = _from_quantity(value, name)
     elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        raise UnknownUnitError(
-            f"{name}: the number {value!r} has no unit; give it as ({value!r}, 'unit') or "
-            f"'{value} {get_analyte(name).canonical_unit}'",
-            analyte=name,
-            value=repr(value),
-            unit="",
-        )
+        raise no_unit_error(value, name)
     else:
         raise InvalidValueError(
             f"{name}: cannot read {value!r}; give a string such as '160 pg/mL', "
@@ -129,6 +123,34 @@ def normalize(value: MeasurementInput, *, analyte: str) -> pint.Quantity[float]:
         )
     canonical = measured.canonical()
     return Quantity(canonical.value, parse_unit(canonical.unit))
+
+
+def no_unit_error(number: object, analyte: str) -> UnknownUnitError:
+    units = _units_of(analyte)
+    return UnknownUnitError(
+        f"{analyte}: the number {number!r} has no unit; write it with its unit, such as "
+        f"'{number} {units[0]}' or ({number!r}, '{units[0]}'); for a column of numbers give its "
+        f"unit (units={{'{analyte}': '{units[0]}'}}); {analyte} is reported in {', '.join(units)}",
+        analyte=analyte,
+        value=repr(number),
+        unit="",
+        expected=tuple(units),
+    )
+
+
+def _units_of(analyte: str) -> list[str]:
+    """The units laboratories report an analyte in, canonical first."""
+    record = get_analyte(analyte)
+    common = {
+        "b12": ["pmol/L", "pg/mL", "ng/L"],
+        "holotc": ["pmol/L"],
+        "mma": ["µmol/L", "nmol/mL", "nmol/L"],
+        "hcy": ["µmol/L", "mg/L"],
+        "folate": ["nmol/L", "ng/mL", "µg/L"],
+        "creatinine": ["µmol/L", "mg/dL"],
+        "egfr": ["mL/min/1.73m²"],
+    }
+    return common.get(record.name, [record.canonical_unit])
 
 
 def _from_text(text: str, analyte: str) -> Measurement:
@@ -182,9 +204,27 @@ def _from_pair(pair: tuple[object, ...], analyte: str) -> Measurement:
     return Measurement(analyte, _coerce(number, analyte), unit)
 
 
-def _from_quantity(quantity: pint.Quantity[float], analyte: str) -> Measurement:
-    unit = f"{quantity.units:~C}" if quantity.units != registry.dimensionless else ""
-    return Measurement(analyte, _coerce(quantity.magnitude, analyte), unit)
+def _is_quantity(value: object) -> bool:
+    """A pint Quantity of any registry (an application's own registry included)."""
+    return all(hasattr(value, name) for name in ("magnitude", "units", "dimensionality"))
+
+
+def _from_quantity(quantity: object, analyte: str) -> Measurement:
+    """Read the magnitude and the unit's spelling, so a Quantity of another registry works."""
+    units = getattr(quantity, "units")  # noqa: B009  (duck-typed across registries)
+    try:
+        spelled = format(units, "~C")
+    except (ValueError, TypeError, KeyError):  # pragma: no cover - a registry without "~C"
+        spelled = str(units)
+    magnitude = getattr(quantity, "magnitude")  # noqa: B009
+    if spelled in ("", "dimensionless"):
+        raise UnknownUnitError(
+            f"{analyte}: the Quantity {magnitude!r} has no unit; give it a concentration unit",
+            analyte=analyte,
+            value=repr(magnitude)[:40],
+            unit="",
+        )
+    return Measurement(analyte, _coerce(magnitude, analyte), spelled)
 
 
 def _coerce(number: object, analyte: str) -> float:

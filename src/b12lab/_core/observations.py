@@ -37,7 +37,7 @@ class Observed:
     interval: Interval
     unit_codes: IntArray
     units: tuple[str, ...]
-    rows: IntArray | None = None
+    rows: npt.NDArray[np.intp] | None = None
 
     def __len__(self) -> int:
         return len(self.interval) if self.rows is None else int(self.rows.shape[0])

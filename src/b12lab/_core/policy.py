@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from b12lab._core import engine
+from b12lab._core.analytes import ANALYTES
 from b12lab._core.engine import CompiledTable, CompiledVariable
 from b12lab._core.table_schema import (
     CONTEXT_LABELS,
@@ -163,12 +164,42 @@ def _compile_table(
             )
         )
 
+    compiled_flags = tuple(condition(flag.when) for flag in flags)
     return CompiledTable(
         variables=variables,
         rules=tuple(condition(rule.when) for rule in rules),
         rule_ranks=tuple(rule.category.rank for rule in rules),
-        flags=tuple(condition(flag.when) for flag in flags),
+        flags=compiled_flags,
+        markers=tuple(_flag_markers(flag, variables) for flag in compiled_flags),
     )
+
+
+def _flag_markers(
+    flag: engine.CompiledCondition, variables: Mapping[str, CompiledVariable]
+) -> tuple[tuple[str, engine.CompiledCondition], ...]:
+    """For each analyte a flag names: the flag's alternatives that name it, with the analyte
+    restricted to its abnormal bands (neither normal nor indeterminate)."""
+    named = sorted({name for alt in flag.alternatives for name, _ in alt if name in ANALYTES})
+    markers = []
+    for analyte in named:
+        if analyte not in variables:
+            continue
+        abnormal = {
+            code
+            for code, interpretation in enumerate(variables[analyte].interpretations)
+            if interpretation not in ("N", "IND")
+        }
+        alternatives = tuple(
+            tuple(
+                (name, tuple(sorted(abnormal & set(allowed))) if name == analyte else allowed)
+                for name, allowed in alt
+            )
+            for alt in flag.alternatives
+            if any(name == analyte and abnormal & set(allowed) for name, allowed in alt)
+        )
+        if alternatives:
+            markers.append((analyte, engine.CompiledCondition(alternatives)))
+    return tuple(markers)
 
 
 def _code(labels: tuple[str, ...], wanted: str | bool) -> int:

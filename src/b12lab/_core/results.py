@@ -38,12 +38,15 @@ class MarkerResult(_Frozen):
     """One analyte: its value in the canonical unit, its band, and where the band came from.
 
     ``value`` is the reported number converted to the canonical unit; for a censored result it is
-    the bound, and ``censoring`` says on which side the true value lies.
+    the bound, and ``censoring`` says on which side the true value lies. A cell that states there
+    is no result (``"hemolysed"``) gives a marker with no value and a ``note`` saying so. ``note``
+    also says why a result has no band: a censored result spanning bands, no band for the
+    patient's context, or a table that does not interpret this analyte.
     """
 
     analyte: str
     given: str
-    value: pint.Quantity[float]
+    value: pint.Quantity[float] | None
     censoring: Censoring
     band: str | None
     interpretation: Interpretation | None
@@ -51,9 +54,12 @@ class MarkerResult(_Frozen):
     compared_in: str | None
     table: str | None
     source: str | None
+    note: str | None = None
 
     @field_serializer("value")
-    def _value_json(self, value: pint.Quantity[float]) -> dict[str, Any]:
+    def _value_json(self, value: pint.Quantity[float] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
         return {"value": float(value.magnitude), "unit": ANALYTES[self.analyte].canonical_unit}
 
 
@@ -88,6 +94,7 @@ class Result(_Frozen):
     flags: tuple[Flag, ...]
     reasons: tuple[Reason, ...]
     table: TableRef
+    notes: tuple[str, ...] = ()
 
     @property
     def functional(self) -> bool:

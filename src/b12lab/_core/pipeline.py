@@ -1,0 +1,162 @@
+"""The one pipeline: read cells → normalize units → band → evaluate rules and flags.
+
+Every entry point builds :class:`Inputs` (columns of cells, one element per patient) and calls
+:func:`run`; ``classify`` is the one-row case. The :class:`Outcome` it returns holds arrays only;
+:mod:`b12lab._core.build` turns them into a typed result or into output columns, with the same
+words for both.
+
+Each row keeps its first error, in one fixed order: an error already known for the row (a
+ragged line in a file), then the analytes in :data:`~b12lab._core.analytes.ANALYTES` order
+(unreadable, then implausible), then age, sex, pregnancy, then contradictions between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from b12lab._core.analytes import ANALYTES
+from b12lab._core.cells import ParsedColumn, read_column
+from b12lab._core.context import ContextColumns, read_context
+from b12lab._core.engine import Interval
+from b12lab._core.evaluation import Evaluation, evaluate, implausible
+from b12lab._core.measurements import Measurement
+from b12lab._core.numerals import Decimal
+from b12lab._core.observations import Observed, from_numbers
+from b12lab._core.policy import Policy
+from b12lab._core.table_schema import AGE_UNIT
+from b12lab.errors import B12LabError, ImplausibleValueError
+
+__all__ = ["Inputs", "Outcome", "ResultColumn", "run"]
+
+Cells = pd.Series | Sequence[object]
+
+
+@dataclass(frozen=True)
+class ResultColumn:
+    """One analyte's cells, the unit for cells without one, and an optional column of units."""
+
+    values: Cells
+    unit: str | None = None
+    units: Cells | None = None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one call classifies: ``n`` patients' result columns, context and known row errors."""
+
+    n: int
+    results: Mapping[str, ResultColumn]
+    age: Cells | None = None
+    sex: Cells | None = None
+    pregnant: Cells | None = None
+    known_errors: Sequence[str] | npt.NDArray[np.object_] | None = None
+    decimal: Decimal = "."
+
+
+@dataclass(frozen=True)
+class RowErrors:
+    """Each row's first error as an index into ``errors`` (-1: none).
+
+    An entry is an exception (raised again by ``classify``) or a message already known for the
+    row (written as it is in batch output).
+    """
+
+    codes: npt.NDArray[np.intp]
+    errors: list[B12LabError | str] = field(default_factory=list)
+
+    def add(self, codes: npt.NDArray[np.intp], errors: Sequence[B12LabError | str | None]) -> None:
+        """Rows without an error yet take ``errors[codes]``; a code of -1 is no error."""
+        offset = len(self.errors)
+        self.errors.extend(e if e is not None else "" for e in errors)
+        np.copyto(self.codes, codes + offset, where=(self.codes < 0) & (codes >= 0))
+
+    @property
+    def ok(self) -> npt.NDArray[np.bool_]:
+        ok: npt.NDArray[np.bool_] = self.codes < 0
+        return ok
+
+    def message(self, index: int) -> str:
+        """The row error as batch output writes it: ``code: message``."""
+        error = self.errors[index] if index >= 0 else ""
+        return error if isinstance(error, str) else f"{error.code}: {error}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The pipeline's arrays for ``n`` rows: parsed results, context, evaluation, errors."""
+
+    policy: Policy
+    parsed: Mapping[str, ParsedColumn]
+    context: ContextColumns
+    evaluation: Evaluation
+    errors: RowErrors
+
+    @property
+    def n(self) -> int:
+        return int(self.errors.codes.shape[0])
+
+
+def run(inputs: Inputs, policy: Policy) -> Outcome:
+    """Classify every row of ``inputs`` against ``policy``."""
+    errors = RowErrors(np.full(inputs.n, -1, dtype=np.intp))
+    if inputs.known_errors is not None:
+        _add_known(errors, inputs.known_errors)
+    parsed: dict[str, ParsedColumn] = {}
+    for analyte in (name for name in ANALYTES if name in inputs.results):
+        column = inputs.results[analyte]
+        read = read_column(column.values, analyte, column.unit, column.units, inputs.decimal)
+        read = _without_implausible(read, policy)
+        errors.add(_codes(read.errors)[read.rows], read.errors)
+        parsed[analyte] = read
+    context = read_context(inputs.age, inputs.sex, inputs.pregnant, inputs.n)
+    errors.add(context.error_codes - 1, context.errors[1:])
+    observed: dict[str, Observed] = {name: column.observed for name, column in parsed.items()}
+    observed["age"] = from_numbers("age", context.context.age, AGE_UNIT)
+    evaluation = evaluate(policy, observed, context.context)
+    return Outcome(policy, parsed, context, evaluation, errors)
+
+
+def _add_known(errors: RowErrors, known: Sequence[str] | npt.NDArray[np.object_]) -> None:
+    messages = np.asarray(known, dtype=object)
+    codes, uniques = pd.factorize(messages)
+    listed: list[B12LabError | str | None] = [str(m) or None for m in uniques]
+    own = _codes(listed) if listed else np.zeros(1, dtype=np.intp)
+    errors.add(np.where(codes < 0, -1, own[np.maximum(codes, 0)]).astype(np.intp), listed)
+
+
+def _codes(errors: Sequence[B12LabError | str | None]) -> npt.NDArray[np.intp]:
+    """Per entry: its own position where it is an error, -1 where it is none."""
+    return np.array([k if e is not None else -1 for k, e in enumerate(errors)], dtype=np.intp)
+
+
+def _without_implausible(column: ParsedColumn, policy: Policy) -> ParsedColumn:
+    """Cells outside the plausibility limits become errors and lose their value."""
+    outside = implausible(policy, column.observed)
+    if not outside.any():
+        return column
+    source = policy.plausibility_source(column.observed.analyte)
+    errors = list(column.errors)
+    observed = column.observed
+    for position in np.flatnonzero(outside):
+        given = Measurement(
+            observed.analyte,
+            float(observed.interval.lo[position] or observed.interval.hi[position]),
+            observed.units[int(observed.unit_codes[position])],
+        )
+        shown = f"{column.signs[position]}{given}" if column.signs[position] else str(given)
+        errors[position] = ImplausibleValueError(
+            f"{observed.analyte}: {shown} is outside the plausible limits ({source}); "
+            "check the value and its unit",
+            analyte=observed.analyte,
+            value=shown,
+            expected=source,
+        )
+    cells = observed.interval
+    kept = Interval(cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~outside)
+    trimmed = Observed(observed.analyte, kept, observed.unit_codes, observed.units, observed.rows)
+    return ParsedColumn(trimmed, column.signs, column.notes, errors)
