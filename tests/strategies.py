@@ -306,3 +306,79 @@ def tables(draw: st.DrawFn) -> dict[str, Any]:
         keep = draw(st.lists(st.booleans(), min_size=size, max_size=size))
         data["flags"] = [flag for flag, kept in zip(data["flags"], keep, strict=True) if kept]
     return data
+
+
+NO_RESULT_CELLS = ("hemolysed", "n/a", "QNS", " Pending ", "not done", "--")
+MALFORMED_CELLS = ("see comment", "160", "-3 pmol/L", "160 kg", "9e9 pmol/L", "<", "1,2,3 pmol/L")
+
+
+@st.composite
+def cells(draw: st.DrawFn, analyte: str) -> object:
+    """One cell of ``analyte`` in any form a caller or a laboratory gives: text, censored text,
+    a ``(value, unit)`` pair, a pint Quantity of b12lab's or another registry, a no-result
+    word, a malformed text, a bare number, or nothing."""
+    kind = draw(
+        st.sampled_from(
+            ["text", "censored", "pair", "quantity", "foreign", "none", "no_result", "malformed"]
+        )
+    )
+    if kind == "none":
+        return None
+    if kind == "no_result":
+        return draw(st.sampled_from(NO_RESULT_CELLS))
+    if kind == "malformed":
+        return draw(st.sampled_from(MALFORMED_CELLS) | st.floats(0, 500))
+    if kind == "censored":
+        return draw(censored_texts(analyte))
+    unit = ANALYTES[analyte].canonical_unit
+    value = draw(canonical_values(analyte))
+    if kind == "text":
+        return f"{value!r} {unit}"
+    if kind == "pair":
+        return (value, unit)
+    return _quantity(value, "umol/L" if unit == "µmol/L" else unit, foreign=kind == "foreign")
+
+
+def _quantity(value: float, unit: str, *, foreign: bool) -> object:
+
+    import b12lab
+
+    if not foreign:
+        return b12lab.registry.Quantity(value, unit)
+    if unit == "mL/min/1.73m²":
+        return (value, unit)  # no other registry knows b12lab's body-surface unit
+    return _foreign_registry().Quantity(value, unit)
+
+
+_FOREIGN: list[Any] = []
+
+
+def _foreign_registry() -> Any:
+    """A second pint registry, as an application using pint for its own purposes would have."""
+    import pint
+
+    if not _FOREIGN:
+        _FOREIGN.append(pint.UnitRegistry())
+    return _FOREIGN[0]
+
+
+CONTEXT_CELLS: dict[str, tuple[object, ...]] = {
+    "age": (None, 72, 45.5, "72", " 30 ", "old", -1, "unknown", float("nan")),
+    "sex": (None, "F", "male", "m", "U", "unknown", "X", "q", ""),
+    "pregnant": (None, True, False, "yes", "no", "maybe", 1, 0),
+}
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> dict[str, Any]:
+    """Keyword arguments for ``classify``: mixed cells for some analytes, and context cells,
+    including unknown words and contradictions (pregnant and male)."""
+    analytes = draw(
+        st.lists(
+            st.sampled_from(["b12", "holotc", "mma", "hcy", "folate"]), max_size=4, unique=True
+        )
+    )
+    row: dict[str, Any] = {analyte: draw(cells(analyte)) for analyte in analytes}
+    for key, choices in CONTEXT_CELLS.items():
+        row[key] = draw(st.sampled_from(choices))
+    return row

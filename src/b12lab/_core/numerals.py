@@ -17,6 +17,8 @@ Decimal = Literal[".", ",", "auto"]
 NO_RESULT = frozenset(
     {"n/a", "na", "nr", "-", "--", "---", "pending", "not done", "cancelled", "canceled"}
     | {"hemolysed", "haemolysed", "hemolyzed", "haemolyzed", "insufficient sample"}
+    | {"qns", "q.n.s.", "quantity not sufficient", "insufficient", "clotted", "no sample"}
+    | {"not received", "sample not received", "unsuitable sample", "test not performed"}
 )
 """Words laboratories write where there is no result: read as a missing result."""
 
@@ -27,7 +29,7 @@ _GROUPED = {
 
 
 def is_no_result(text: str) -> bool:
-    return text.strip().lower() in NO_RESULT
+    return " ".join(text.lower().split()) in NO_RESULT
 
 
 def read_number(token: str, decimal: Decimal = ".") -> float:
