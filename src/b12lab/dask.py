@@ -17,6 +17,7 @@ import pandas as pd
 
 from b12lab._core.columns import PREFIX
 from b12lab._core.frame import classify_frame
+from b12lab._core.numerals import Decimal
 from b12lab._core.policy import resolve
 from b12lab.tables import Table
 
@@ -37,6 +38,8 @@ def classify(
     units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
+    explain: bool = False,
+    decimal: Decimal = ".",
 ) -> dd.DataFrame:
     """Classify every row of a Dask DataFrame; lazily returns it with ``b12lab_*`` columns added.
 
@@ -55,6 +58,8 @@ def classify(
         "units": dict(units) if units is not None else None,
         "table": policy.table,
         "laboratory": policy.laboratory,
+        "explain": explain,
+        "decimal": decimal,
     }
     meta = _meta(ddf, options)
     dtypes = {name: meta[name].dtype for name in meta.columns if str(name).startswith(PREFIX)}
@@ -107,6 +112,8 @@ def _classify_partition(
     units: Mapping[str, str] | None,
     table: Table,
     laboratory: Table | None,
+    explain: bool,
+    decimal: Decimal,
     dtypes: Mapping[str, Any],
 ) -> pd.DataFrame:
     """``classify_frame`` on one partition, its result columns given the dtypes of the meta.
@@ -114,7 +121,15 @@ def _classify_partition(
     Only an empty partition's string columns drift (to ``object``); the casts lose nothing. A
     categorical keeps its own categories: Dask unions them when it joins the partitions.
     """
-    out = classify_frame(part, columns=columns, units=units, table=table, laboratory=laboratory)
+    out = classify_frame(
+        part,
+        columns=columns,
+        units=units,
+        table=table,
+        laboratory=laboratory,
+        explain=explain,
+        decimal=decimal,
+    )
     drifted = {
         name: "category" if isinstance(dtype, pd.CategoricalDtype) else dtype
         for name, dtype in dtypes.items()

@@ -104,6 +104,11 @@ def distinct_cells(
     Cells that cannot be hashed (lists, dicts) or compared (Quantities of other registries) are
     each their own distinct cell, so they reach the reader and get a clear error.
     """
+    if not isinstance(values, pd.Series) and len(values) == 1:  # one patient: no hashing needed
+        (cell,) = values
+        if _is_empty(cell):
+            return np.full(1, -1, dtype=np.intp), []
+        return np.zeros(1, dtype=np.intp), [cell]
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     try:
         keys, uniques = pd.factorize(series, use_na_sentinel=True)

@@ -15,7 +15,7 @@ from b12lab._core import engine
 from b12lab._core.engine import BoolArray, CompiledVariable, Context, IntArray
 from b12lab._core.observations import Observed
 from b12lab._core.policy import Policy
-from b12lab._core.table_schema import CONTEXT_LABELS, Flag
+from b12lab._core.table_schema import Flag
 from b12lab._core.units import conversion_factor
 from b12lab.tables import Table
 
@@ -29,20 +29,6 @@ class Namespace:
     codes: Mapping[str, IntArray]
     strata: Mapping[str, IntArray]
     variables: Mapping[str, CompiledVariable]
-
-    def label(self, name: str, row: int) -> str:
-        code = int(self.codes[name][row]) if name in self.codes else engine.MISSING
-        if code < 0:
-            return _SPECIAL_LABELS[code]
-        if name in CONTEXT_LABELS:
-            return CONTEXT_LABELS[name][code]
-        return self.variables[name].labels[code]
-
-    def abnormal(self, name: str, row: int) -> bool:
-        code = int(self.codes[name][row]) if name in self.codes else engine.MISSING
-        if code < 0 or name not in self.variables:
-            return False
-        return self.variables[name].interpretations[code] not in ("N", "IND")
 
 
 @dataclass(frozen=True)
@@ -147,9 +133,6 @@ def _namespace(
         strata[name] = engine.stratum_index(variable, context)
         codes[name] = _variable_codes(variable, observed.get(name), strata[name], n)
     return Namespace(codes, strata, variables)
-
-
-_SPECIAL_LABELS = {code: label for label, code in engine.SPECIAL_CODES.items()}
 
 
 def _context_codes(context: Context) -> dict[str, IntArray]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from b12lab._core.frame import classify_frame
+from b12lab._core.numerals import Decimal
 from b12lab.tables import Table
 
 __all__ = ["B12LabAccessor"]
@@ -27,6 +28,7 @@ class B12LabAccessor:
         table: str | Table | None = None,
         laboratory: str | Table | None = None,
         explain: bool = False,
+        decimal: Decimal = ".",
     ) -> pd.DataFrame:
         return classify_frame(
             self._frame,
@@ -35,4 +37,5 @@ class B12LabAccessor:
             table=table,
             laboratory=laboratory,
             explain=explain,
+            decimal=decimal,
         )
