@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import b12lab
@@ -75,3 +76,26 @@ def test_no_result_words_are_missing_results(word: str) -> None:
 def test_unit_garbage_is_an_unknown_unit(unit: str) -> None:
     with pytest.raises(b12lab.UnknownUnitError):
         b12lab.measure(f"160 {unit}", analyte="b12")
+
+
+@pytest.mark.parametrize("cell", ["1.476 pmol/L", "1,476 pmol/L", "12.500 umol/L"])
+def test_auto_refuses_either_mark_when_the_column_gives_no_evidence(cell: str) -> None:
+    out = b12lab.classify_frame(pd.DataFrame({"b12": [cell]}), decimal="auto")
+    assert out["b12lab_error"].iloc[0].startswith("invalid_value: b12:")
+    assert "thousands or a decimal" in out["b12lab_error"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("cells", "values"),
+    [
+        (["0,52 umol/L", "1,476 umol/L"], [0.52, 1.476]),
+        (["0.52 umol/L", "1.476 umol/L"], [0.52, 1.476]),
+        (["0,476 umol/L"], [0.476]),
+        (["1.476,5 pmol/L", "1,476 pmol/L"], [1476.5, 1.476]),
+    ],
+)
+def test_auto_reads_a_column_with_the_mark_it_shows(cells: list[str], values: list[float]) -> None:
+    analyte = "b12" if "pmol" in cells[0] else "mma"
+    out = b12lab.classify_frame(pd.DataFrame({analyte: cells}), decimal="auto")
+    assert list(out["b12lab_error"]) == [""] * len(cells)
+    assert out[f"b12lab_{analyte}"].tolist() == pytest.approx(values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -209,3 +210,23 @@ def test_json_schema_is_exported_and_current() -> None:
 def test_schema_accepts_every_shipped_file() -> None:
     for path in (ROOT / "reference_ranges").glob("*/*.toml"):
         TableModel.model_validate(tomllib.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("number", ["nan", "inf", "1e400", "-inf"])
+def test_limits_and_edges_must_be_finite(tmp_path: Path, number: str) -> None:
+    text = (ROOT / "reference_ranges" / "generic-us-lab" / "1.toml").read_text(encoding="utf-8")
+    broken = re.sub(
+        r"(\[variables\.b12\.absolute\][^\[]*?upper = )[0-9.]+", rf"\g<1>{number}", text
+    )
+    assert broken != text
+    path = tmp_path / "lab.toml"
+    path.write_text(broken, encoding="utf-8")
+    with pytest.raises(b12lab.TableValidationError, match="upper"):
+        b12lab.tables.load_file(path)
+
+
+def test_a_deeply_nested_file_is_a_validation_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(b12lab.TableValidationError, match=r"nested too deeply|not a valid TOML"):
+        b12lab.tables.load_file(path)

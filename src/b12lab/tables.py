@@ -175,6 +175,10 @@ def _parse(data: bytes, *, origin: str) -> Table:
         raw = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise TableValidationError(f"{origin}: not a valid TOML file: {exc}", table=origin) from exc
+    except RecursionError as exc:
+        raise TableValidationError(
+            f"{origin}: nested too deeply to be a table file", table=origin
+        ) from exc
     model = validate(raw, origin=origin)
     return Table(model=model, sha256=hashlib.sha256(data).hexdigest(), origin=origin)
 
@@ -183,6 +187,8 @@ def validate(raw: Any, *, origin: str = "(table)") -> TableModel:
     """Check parsed table data against the schema; every problem names its field."""
     try:
         return TableModel.model_validate(raw)
+    except RecursionError as exc:
+        raise TableValidationError(f"{origin}: nested too deeply to be a table file") from exc
     except pydantic.ValidationError as exc:
         problems = "; ".join(describe_error(dict(e)) for e in exc.errors(include_url=False))
         raise TableValidationError(f"{origin}: {problems}", table=origin) from exc

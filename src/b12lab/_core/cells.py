@@ -21,8 +21,14 @@ import pandas as pd
 from b12lab._core.analytes import get_analyte
 from b12lab._core.categories import Censoring
 from b12lab._core.engine import Interval
-from b12lab._core.measurements import Measurement, measure, no_unit_error, read_text
-from b12lab._core.numerals import Decimal, is_no_result
+from b12lab._core.measurements import (
+    RESULT_REGEX,
+    Measurement,
+    measure,
+    no_unit_error,
+    read_text,
+)
+from b12lab._core.numerals import Decimal, decimal_of, is_no_result
 from b12lab._core.observations import Observed
 from b12lab.errors import B12LabError
 
@@ -127,6 +133,8 @@ def read_column(
 ) -> ParsedColumn:
     """Read each distinct cell (or distinct value and unit pair) once; rows index the answers."""
     keys, cells = distinct_cells(values)
+    if decimal == "auto":
+        decimal = _column_decimal(cells)
     units: list[str | None] = [unit] * len(cells)
     if unit_values is not None:
         keys, cells, units = _pairs(keys, cells, unit_values, unit)
@@ -143,6 +151,16 @@ def read_column(
     errors.append(None)
     rows = np.where(keys < 0, len(cells), keys)
     return _parsed(analyte, readings, errors, rows)
+
+
+def _column_decimal(cells: Sequence[object]) -> Decimal:
+    """The decimal mark the column's text cells show, read from their number tokens."""
+    tokens = (
+        match["number"]
+        for cell in cells
+        if isinstance(cell, str) and (match := RESULT_REGEX.match(cell)) is not None
+    )
+    return decimal_of(tokens)
 
 
 def _pairs(

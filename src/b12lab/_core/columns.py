@@ -21,6 +21,7 @@ __all__ = [
     "UNIT_COLUMN_SUFFIXES",
     "ColumnPlan",
     "bare_name",
+    "describe_headers",
     "header_unit",
     "looks_like_result",
     "plan_columns",
@@ -126,8 +127,7 @@ def plan_columns(headers: Sequence[object], mapping: Mapping[str, str]) -> Colum
     for name, column in mapping.items():
         if column not in by_text:
             raise ColumnError(
-                f"column {column!r} for {name} is not in the data; "
-                f"found: {', '.join(names) or '(none)'}",
+                f"column {column!r} for {name} is not in the data ({describe_headers(names)})",
                 column=column,
             )
         if name.endswith("_unit"):
@@ -166,6 +166,18 @@ def plan_columns(headers: Sequence[object], mapping: Mapping[str, str]) -> Colum
         unit_columns=unit_columns,
         unused=unused,
     )
+
+
+def describe_headers(headers: Sequence[object]) -> str:
+    """What the header holds, without repeating cells that may be a patient's data.
+
+    A file without a header line has a patient's identifier, name or results where the header
+    should be, so messages name only the columns that read as analytes or context.
+    """
+    names = [str(h) for h in headers]
+    known = [n for n in names if recognise(bare_name(n)) is not None]
+    shown = f": {', '.join(known)}" if known else ""
+    return f"{len(names)} column(s), {len(known)} named like an analyte or context{shown}"
 
 
 def _unused_result(header: str) -> bool:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from b12lab._core import build
 from b12lab._core.analytes import ANALYTES
-from b12lab._core.columns import PREFIX, plan_columns
+from b12lab._core.columns import PREFIX, describe_headers, plan_columns
 from b12lab._core.numerals import Decimal
 from b12lab._core.pipeline import Inputs, ResultColumn, run
 from b12lab._core.policy import resolve
@@ -62,7 +62,8 @@ def classify_frame(
     if not results:
         raise ColumnError(
             "no analyte column found; expected columns such as b12, mma, hcy, holotc (or a "
-            f"mapping in columns=); found: {', '.join(map(str, df.columns)) or '(none)'}",
+            f"mapping in columns=); the data has {describe_headers(list(df.columns))}; if its "
+            "first line is data rather than a header, add a header line",
             columns=tuple(map(str, df.columns)),
         )
     context = {

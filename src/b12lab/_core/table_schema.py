@@ -47,6 +47,8 @@ CONTEXT_LABELS: dict[str, tuple[str, ...]] = {
     "pregnant": ("true", "false"),
 }
 
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+"""A number that is a number: NaN and infinity (``1e400`` in TOML) would switch a check off."""
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")]
 VersionText = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)*$")]
 Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -69,9 +71,9 @@ class Band(_Strict):
 
     label: Label
     interpretation: Interpretation
-    lower: dict[str, float] | None = None
+    lower: dict[str, Finite] | None = None
     lower_inclusive: bool | None = None
-    upper: dict[str, float] | None = None
+    upper: dict[str, Finite] | None = None
     upper_inclusive: bool | None = None
     wording: Text | None = Field(None, description="The source's own words for this band.")
     source: Text
@@ -90,8 +92,8 @@ class Stratum(_Strict):
 
     sex: Literal["female", "male"] | None = None
     pregnant: bool | None = None
-    age_min: float | None = Field(None, description="inclusive, years")
-    age_max: float | None = Field(None, description="exclusive, years")
+    age_min: Finite | None = Field(None, description="inclusive, years")
+    age_max: Finite | None = Field(None, description="exclusive, years")
     bands: list[Band]
     source: Text
 
@@ -99,8 +101,8 @@ class Stratum(_Strict):
 class Absolute(_Strict):
     """Plausibility limits: a value outside them is a data error, not a result."""
 
-    lower: float | None = None
-    upper: float | None = None
+    lower: Finite | None = None
+    upper: Finite | None = None
     unit: str
     source: Text
 
