@@ -151,7 +151,7 @@ def result(outcome: Outcome, row: int = 0) -> Result:
         for o in evaluation.flags
         if o.applies[row]
     )
-    note = str(outcome.context.notes[row])
+    note = outcome.context.note(row)
     return Result(
         category=Category.from_rank(int(evaluation.rank[row])),
         rule=_rule_id(policy, int(evaluation.rule[row])),
@@ -270,8 +270,7 @@ def columns(outcome: Outcome, *, explain: bool) -> dict[str, object]:
         new[f"{PREFIX}reasons"] = _reason_column(outcome, ok)
     new[f"{PREFIX}flags"] = _flag_column(outcome, ok)
     new[f"{PREFIX}flag_markers"] = _flag_marker_column(outcome, ok)
-    notes = np.where(ok, outcome.context.notes, "")
-    new[f"{PREFIX}notes"] = pd.Categorical(notes, categories=pd.unique(np.append(notes, "")))
+    new[f"{PREFIX}notes"] = _context_notes(outcome, ok)
     same = np.zeros(outcome.n, dtype=np.int8)
     new[f"{PREFIX}table"] = from_codes(same, [policy.table.key])
     laboratory = policy.laboratory.key if policy.laboratory is not None else ""
@@ -280,6 +279,14 @@ def columns(outcome: Outcome, *, explain: bool) -> dict[str, object]:
     texts = ["", *(messages.message(k) for k in range(len(messages.errors)))]
     new[f"{PREFIX}error"] = labelled(codes + 1, texts)
     return new
+
+
+def _context_notes(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
+    notes = outcome.context.notes
+    if notes is None:
+        return from_codes(np.zeros(outcome.n, dtype=np.int8), [""])
+    codes, texts = pd.factorize(np.where(ok, notes, ""))
+    return from_codes(codes, [str(t) for t in texts])
 
 
 def _marker_columns(

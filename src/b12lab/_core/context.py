@@ -143,13 +143,17 @@ def _shown(cell: object) -> str:
 class ContextColumns:
     """Context read for every row, with each row's first error and its notes.
 
-    ``error_codes`` index ``errors`` (0: none); ``notes`` is one text per row ("" for none).
+    ``error_codes`` index ``errors`` (0: none); ``notes`` is one text per row ("" for none), or
+    None when no row has one (the common case: no array of empty texts is built).
     """
 
     context: Context
     error_codes: npt.NDArray[np.intp]
     errors: list[B12LabError | None]
-    notes: npt.NDArray[np.object_]
+    notes: npt.NDArray[np.object_] | None
+
+    def note(self, row: int) -> str:
+        return "" if self.notes is None else str(self.notes[row])
 
 
 def read_context(
@@ -161,7 +165,7 @@ def read_context(
     """Read the context columns (None: not given), each distinct cell once, in one fixed order."""
     errors: list[B12LabError | None] = [None]
     codes = np.zeros(n, dtype=np.intp)
-    notes = np.full(n, "", dtype=object)
+    notes: npt.NDArray[np.object_] | None = None
     columns: list[npt.NDArray[np.float64]] = []
     readers: list[Callable[[object], Read[int]] | Callable[[object], Read[float]]]
     readers = [read_age, read_sex, read_pregnant]
@@ -228,11 +232,11 @@ def _conflicts(
 
 
 def _joined(
-    first: npt.NDArray[np.object_], second: npt.NDArray[np.object_] | None
-) -> npt.NDArray[np.object_]:
+    first: npt.NDArray[np.object_] | None, second: npt.NDArray[np.object_] | None
+) -> npt.NDArray[np.object_] | None:
     """Notes of two fields, joined with "; " where both have one."""
-    if second is None:
-        return first
+    if first is None or second is None:
+        return second if first is None else first
     both = first.astype(bool) & second.astype(bool)
     joined = np.where(first.astype(bool), first, second)
     if both.any():
