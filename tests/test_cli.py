@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 import b12lab
+from b12lab._io.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "patients.csv"
@@ -211,3 +213,102 @@ def test_cli_tables_and_convert() -> None:
     bad = _run("convert", "200 kg", "--analyte", "b12")
     assert bad.returncode == 2
     assert "kg" in bad.stderr
+
+
+# --- long exports: every option of the command line reaches classify_long -------------------
+
+
+def _classify_long_file(tmp_path: Path, text: str, *options: str) -> tuple[pd.DataFrame, str]:
+    """Output rows and the summary of ``classify --long`` run in this process."""
+    path = tmp_path / "long.csv"
+    path.write_text(text)
+    out = tmp_path / "long.out.csv"
+    with pytest.MonkeyPatch.context() as patch:
+        summary = io.StringIO()
+        patch.setattr(sys, "stderr", summary)
+        assert main(["classify", str(path), "--long", "-o", str(out), *options]) == 0
+    return pd.read_csv(out, dtype=str, keep_default_na=False), summary.getvalue()
+
+
+def test_long_decimal_commas(tmp_path: Path) -> None:
+    result, _ = _classify_long_file(
+        tmp_path,
+        "patient_id;test;value\nP1;b12;147,6 pmol/L\nP1;mma;0,52 umol/L\nP1;mma;0,520 umol/L\n",
+        "--decimal",
+        ",",
+    )
+    assert result["b12lab_error"].iloc[0] == ""  # 0,52 and 0,520 are one result
+    assert result["b12lab_b12"].iloc[0] == "147.6"
+    assert result["b12lab_category"].iloc[0] == "deficiency_likely"
+
+
+def test_long_map_names_tests_and_context_columns(tmp_path: Path) -> None:
+    result, _ = _classify_long_file(
+        tmp_path,
+        "patient_id,test,value,AGE_AT_DRAW\nP1,VITB12-S,300 pmol/L,71\nP1,sodium,140 mmol/L,71\n",
+        "--map",
+        "b12=VITB12-S",
+        "--map",
+        "age=AGE_AT_DRAW",
+    )
+    assert result["b12"].iloc[0] == "300 pmol/L"
+    assert result["age"].iloc[0] == "71"
+    assert result["b12lab_ignored_results"].iloc[0] == "1"
+    assert result["b12lab_category"].iloc[0] == "deficiency_unlikely"
+
+
+def test_long_unit_for_bare_values(tmp_path: Path) -> None:
+    result, _ = _classify_long_file(
+        tmp_path,
+        "patient_id,test,value\nP1,b12,160\nP1,mma,0.52 umol/L\nP2,b12,400 pmol/L\n",
+        "--unit",
+        "b12=pg/mL",
+    )
+    assert list(result["b12"]) == ["160 pg/mL", "400 pmol/L"]
+    assert list(result["b12lab_error"]) == ["", ""]
+    assert list(result["b12lab_category"]) == ["deficiency_likely", "deficiency_unlikely"]
+
+
+def test_long_explain(tmp_path: Path) -> None:
+    result, _ = _classify_long_file(
+        tmp_path, "patient_id,test,value\nP1,b12,160 pg/mL\n", "--explain"
+    )
+    assert result["b12lab_reasons"].iloc[0].strip() != ""
+
+
+def test_long_reader_errors_reach_their_visit_and_cite_the_line(tmp_path: Path) -> None:
+    result, summary = _classify_long_file(
+        tmp_path,
+        "patient_id,time,test,value\n"
+        "P1,2024-03-01T08:00,b12,160 pg/mL\n"
+        "P1,2024-03-01T08:05,mma\n"  # too few fields: a result of P1's visit is missing
+        "P2,2024-03-01T08:00,b12,400 pmol/L\n"
+        "patient_id,time,test,value\n"  # a header repeated where exports were joined
+        "P3,2024-03-01T08:00,b12,160 pg/mL\n",
+        "--time",
+        "time",
+        "--window",
+        "24h",
+    )
+    # the repeated header has no time, so it is a group of its own, after the patients
+    assert list(result["patient_id"]) == ["P1", "P2", "P3", "patient_id"]
+    assert list(result["b12lab_error"]) == [
+        "line 3: ragged_row: expected 4 fields, found 3",
+        "",
+        "",
+        "line 5: repeated_header: this line repeats the header",
+    ]
+    assert list(result["b12lab_category"]) == ["", "deficiency_unlikely", "deficiency_likely", ""]
+    assert "5 rows in, 4 rows out, 2 with errors" in summary
+    assert "error ragged_row: 1" in summary
+    assert "error repeated_header: 1" in summary
+
+
+def test_long_header_only_export(tmp_path: Path) -> None:
+    result, summary = _classify_long_file(
+        tmp_path, "patient_id,time,test,value\n", "--time", "time"
+    )
+    assert result.empty
+    assert list(result.columns[:3]) == ["patient_id", "b12lab_group_start", "b12lab_group_end"]
+    assert {"b12lab_category", "b12lab_error", "b12lab_ignored_results"} <= set(result.columns)
+    assert "0 rows in, 0 rows out" in summary

@@ -324,3 +324,46 @@ def test_every_group_equals_classify_of_its_values(
             f.id for f in single.flags
         }
     assert seen == set(visits)
+
+
+def test_row_errors_go_to_their_group_with_its_other_errors() -> None:
+    df = _export(
+        [
+            ("P1", None, "b12", "160", "pg/mL"),
+            ("P1", None, "b12", "250", "pg/mL"),
+            ("P1", None, "mma", None, None),
+            ("P2", None, "b12", "160", "pg/mL"),
+        ]
+    )
+    failed = ["", "", "line 4: ragged_row: expected 5 fields, found 3", ""]
+    out = classify_long(df, unit="unit", row_errors=failed)
+    assert list(out["b12lab_error"]) == [
+        "line 4: ragged_row: expected 5 fields, found 3; "
+        "duplicate_result: b12: 2 different results in this group",
+        "",
+    ]
+    assert list(out["b12lab_category"]) == ["", "deficiency_likely"]
+    with pytest.raises(b12lab.InvalidValueError, match="3 messages for 4 rows"):
+        classify_long(df, unit="unit", row_errors=failed[:3])
+
+
+def test_no_result_words_stay_no_result_beside_a_unit_column() -> None:
+    df = _export([("P1", None, "b12", "n/a", "pmol/L"), ("P1", None, "mma", "pending", "umol/L")])
+    df.loc[2] = ("P1", None, "hcy", "see comment", "umol/L")
+    out = classify_long(df, unit="unit")
+    assert out["b12lab_error"].iloc[0] == (
+        "invalid_value: hcy: cannot read a number from 'see comment'; "
+        "expected a result such as '160 pg/mL' or '<148 pmol/L'"
+    )
+    assert classify_long(df.iloc[:2], unit="unit")["b12lab_category"].iloc[0] == (
+        "insufficient_data"
+    )
+
+
+def test_mapping_and_units_name_what_they_refer_to(export: pd.DataFrame) -> None:
+    with pytest.raises(b12lab.ColumnError, match="'AGE' for age is not in the data"):
+        classify_long(export, unit="unit", columns={"age": "AGE"})
+    with pytest.raises(b12lab.UnknownAnalyteError):
+        classify_long(export, unit="unit", columns={"vitamin q": "VQ"})
+    with pytest.raises(b12lab.UnknownAnalyteError):
+        classify_long(export, unit="unit", units={"vitamin q": "pmol/L"})

@@ -87,13 +87,34 @@ def test_ragged_blank_repeated_header_and_trailing_separator_lines(tmp_path: Pat
         "D,100 pmol/L,fine,\n"
     )
     result = classify_file(path)
-    assert list(result["id"]) == ["A", "", "", "id", "D"]  # a ragged row keeps no cells
+    assert list(result["id"]) == ["A", "B", "C", "id", "D"]  # a ragged row keeps its fields
     errors = list(result["b12lab_error"])
     assert errors[0] == errors[4] == ""
     assert errors[1] == "line 3: ragged_row: expected 4 fields, found 2"
     assert errors[2] == "line 5: ragged_row: expected 4 fields, found 5"
     assert errors[3] == "line 6: repeated_header: this line repeats the header"
     assert list(result["b12lab_category"]) == ["deficiency_likely", "", "", "", "deficiency_likely"]
+
+
+def test_ragged_lines_keep_the_fields_they_have(tmp_path: Path) -> None:
+    """Too few fields are padded with empty cells; too many keep the first header-width ones."""
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        "id;b12;comment\n"
+        "S1;160 pg/mL\n"
+        'S2;"400;pmol/L";"two\nlines";extra;"more"\n'
+        "S3;300 pmol/L;fine\n"
+    )
+    result = classify_file(path)
+    assert list(result["id"]) == ["S1", "S2", "S3"]
+    assert list(result["b12"]) == ["160 pg/mL", "400;pmol/L", "300 pmol/L"]
+    assert list(result["comment"]) == ["", "two\nlines", "fine"]
+    assert list(result["b12lab_error"]) == [
+        "line 2: ragged_row: expected 3 fields, found 2",
+        "line 3: ragged_row: expected 3 fields, found 5",
+        "",
+    ]
+    assert list(result["b12lab_category"]) == ["", "", "deficiency_unlikely"]
 
 
 def test_duplicated_header_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

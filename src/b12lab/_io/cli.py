@@ -171,22 +171,13 @@ def _classify(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", B12LabWarning)
         for chunk in _inputs(args):
             if args.long:
-                result = classify_long(
-                    chunk.frame,
-                    patient=args.patient,
-                    time=args.time,
-                    window=args.window,
-                    test=args.test,
-                    value=args.value,
-                    unit=args.unit_column,
-                    table=options["table"],
-                    laboratory=options["laboratory"],
-                )
+                visits = _classify_long(args, chunk, options)
+                result = _uncited(visits)  # counted by error code, written citing lines
             else:
                 result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
             progress.rows_in += len(chunk.frame)
             _count(progress, result, chunk.consumed)
-            write(result if args.long else _with_lines(result, chunk))
+            write(visits if args.long else _with_lines(result, chunk))
             if show is not None:
                 show()
     if show is not None:
@@ -194,6 +185,35 @@ def _classify(args: argparse.Namespace) -> int:
     progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
+
+
+def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, Any]) -> pd.DataFrame:
+    """One row per visit; a reader error (a ragged line, say) cites its line in its visit."""
+    failed = chunk.errors != ""
+    cited = np.full(len(chunk.errors), "", dtype=object)
+    cited[failed] = [
+        f"{chunk.unit} {line}: {error}"
+        for line, error in zip(chunk.lines[failed], chunk.errors[failed], strict=True)
+    ]
+    return classify_long(
+        chunk.frame,
+        patient=args.patient,
+        time=args.time,
+        window=args.window,
+        test=args.test,
+        value=args.value,
+        unit=args.unit_column,
+        row_errors=cited,
+        **options,
+    )
+
+
+def _uncited(visits: pd.DataFrame) -> pd.DataFrame:
+    """The visits with each error's leading ``line N:`` removed, so errors count by code."""
+    errors = visits[f"{PREFIX}error"].astype(str)
+    return visits.assign(
+        **{f"{PREFIX}error": errors.str.replace(r"^(?:line|row) [0-9]+: ", "", regex=True)}
+    )
 
 
 def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:

@@ -24,7 +24,7 @@ counted in ``b12lab_ignored_results`` and otherwise ignored.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from b12lab._core.analytes import ANALYTES, get_analyte
 from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import RESULT_PATTERN
+from b12lab._core.numerals import Decimal, read_number
 from b12lab._core.units import conversion_factor
 from b12lab.errors import B12LabError, ColumnError, InvalidValueError
 from b12lab.tables import Table
@@ -55,8 +56,13 @@ def classify_long(
     test: str = "test",
     value: str = "value",
     unit: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
+    explain: bool = False,
+    decimal: Decimal = ".",
+    row_errors: Sequence[str] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Classify a long export; returns one row per group (patient, or patient visit).
 
@@ -69,25 +75,36 @@ def classify_long(
     ``b12lab_group_end`` with ``time``), one column per analyte found, the context columns, the
     ``b12lab_*`` columns of :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``.
     Two different results for one analyte in one group make that group an error.
+
+    ``columns`` maps an analyte to the name this export gives its test (``{"b12": "VITB12-S"}``)
+    and ``age``, ``sex`` or ``pregnant`` to a column. ``units`` gives an analyte's unit for
+    values that carry none, in the value or the unit column. ``explain`` and ``decimal`` are as
+    in :func:`~b12lab.classify_frame`. ``row_errors`` (one message per row, ``""`` for none)
+    marks rows already known to be unusable: their group gets the error, and no category.
     """
     _require(df, [patient, test, value] + [c for c in (time, unit) if c is not None])
+    tests, chosen = _mapping(df, columns or {})
+    failed = _failed_rows(row_errors, len(df))
     span = _window(time, window)
-    times = _times(df, time) if time is not None else None
+    times = _times(df, time, failed != "") if time is not None else None
     ids, first, last = _groups(df[patient], times, span)
-    analyte = _recognise(df[test])
-    cells = _cells(df[value], None if unit is None else df[unit])
+    analyte = _recognise(df[test], tests)
+    cells = _cells(df[value], None if unit is None else df[unit], analyte, _units(units or {}))
     used = analyte.notna().to_numpy() & cells.notna().to_numpy()
-    wide, shown, errors = _pivot(ids[used], analyte[used], cells[used], len(first))
-    context, context_errors = _context(df, ids, len(first), {patient, test, value, time, unit})
+    wide, shown, duplicates = _pivot(ids[used], analyte[used], cells[used], len(first), decimal)
+    taken = {patient, test, value, time, unit}
+    context, conflicts = _context(df, ids, len(first), taken, chosen)
     group_errors = np.full(len(first), "", dtype=object)
-    joined = _join_errors(errors, context_errors)
+    joined = _join_errors(_errors_by_group(ids, failed), duplicates, conflicts)
     group_errors[joined.index.to_numpy()] = joined.to_numpy(dtype=object)
-    out = classify_frame(
-        pd.concat([wide, context], axis=1),
-        columns={**{a: a for a in wide.columns}, **{c: c for c in context.columns}},
+    out = _classify(
+        wide,
+        context,
+        group_errors,
         table=table,
         laboratory=laboratory,
-        row_errors=group_errors,
+        explain=explain,
+        decimal=decimal,
     )
     out[list(shown.columns)] = shown
     out[f"{PREFIX}ignored_results"] = np.bincount(
@@ -98,6 +115,85 @@ def classify_long(
         keys[f"{PREFIX}group_start"] = times.iloc[first].to_numpy()
         keys[f"{PREFIX}group_end"] = times.iloc[last].to_numpy()
     return pd.concat([pd.DataFrame(keys), out], axis=1)
+
+
+def _classify(
+    wide: pd.DataFrame,
+    context: pd.DataFrame,
+    errors: np.ndarray,
+    *,
+    table: str | Table | None,
+    laboratory: str | Table | None,
+    explain: bool,
+    decimal: Decimal,
+) -> pd.DataFrame:
+    """Groups classified by :func:`classify_frame`; an export without rows still gets its
+    ``b12lab_*`` columns (classified with a stand-in analyte column, dropped afterwards)."""
+    stand_in = [] if len(wide.columns) else [next(iter(ANALYTES))]
+    frame = pd.concat([wide, context], axis=1).assign(
+        **{name: pd.Series(dtype=object) for name in stand_in}
+    )
+    out = classify_frame(
+        frame,
+        columns={c: c for c in frame.columns},
+        table=table,
+        laboratory=laboratory,
+        explain=explain,
+        decimal=decimal,
+        row_errors=errors,
+    )
+    dropped = [c for c in out.columns if any(_about(str(c), name) for name in stand_in)]
+    return out.drop(columns=dropped)
+
+
+def _about(column: str, analyte: str) -> bool:
+    """Whether ``column`` is ``analyte``'s input or result column."""
+    return column in (analyte, f"{PREFIX}{analyte}") or column.startswith(f"{PREFIX}{analyte}_")
+
+
+def _mapping(df: pd.DataFrame, columns: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Test names this export uses (lower case → analyte) and context columns chosen by name."""
+    tests: dict[str, str] = {}
+    chosen: dict[str, str] = {}
+    for name, target in columns.items():
+        if name not in CONTEXT_COLUMNS:
+            tests[str(target).strip().lower()] = get_analyte(name).name
+        elif target in df.columns:
+            chosen[name] = target
+        else:
+            raise ColumnError(
+                f"column {target!r} for {name} is not in the data; "
+                f"found: {', '.join(map(str, df.columns)) or '(none)'}",
+                column=target,
+                columns=tuple(map(str, df.columns)),
+            )
+    return tests, chosen
+
+
+def _units(units: Mapping[str, str]) -> dict[str, str]:
+    """Default units by canonical analyte name; an unknown analyte is refused."""
+    return {get_analyte(name).name: unit for name, unit in units.items()}
+
+
+def _failed_rows(row_errors: Sequence[str] | np.ndarray | None, rows: int) -> np.ndarray:
+    """One message per row (``""`` for none), checked to match the rows."""
+    if row_errors is None:
+        return np.full(rows, "", dtype=object)
+    failed = np.asarray(row_errors, dtype=object)
+    if failed.shape != (rows,):
+        raise InvalidValueError(
+            f"row_errors has {failed.size} messages for {rows} rows; give one per row",
+            argument="row_errors",
+        )
+    return np.where(pd.isna(failed), "", failed).astype(object)
+
+
+def _errors_by_group(ids: np.ndarray, failed: np.ndarray) -> pd.Series:
+    """Each group's row errors, in row order, each message once."""
+    rows = np.flatnonzero(failed != "")
+    found = pd.DataFrame({"group": ids[rows], "error": failed[rows]}).drop_duplicates()
+    by_group: pd.Series = found.groupby("group", sort=True)["error"].agg("; ".join)
+    return by_group
 
 
 def _require(df: pd.DataFrame, needed: list[str]) -> None:
@@ -135,19 +231,27 @@ def _window(time: str | None, window: pd.Timedelta | str | None) -> int:
     return int(span.as_unit("ns").value)
 
 
-def _times(df: pd.DataFrame, column: str) -> pd.Series:
-    raw = df[column]
+def _times(df: pd.DataFrame, column: str, failed: np.ndarray) -> pd.Series:
+    """Collection times; a row already known to be unusable may hold no time (it stands alone)."""
+    raw = df[column].reset_index(drop=True)
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(raw):
-        return raw.reset_index(drop=True)
+        return raw
+    if not failed.any():
+        return _parsed_times(raw, column)
+    usable = _parsed_times(raw.where(~failed), column)
+    return usable.fillna(pd.to_datetime(raw.where(failed), format="ISO8601", errors="coerce"))
+
+
+def _parsed_times(raw: pd.Series, column: str) -> pd.Series:
     try:
-        parsed = pd.to_datetime(raw, format="ISO8601")
+        parsed: pd.Series = pd.to_datetime(raw, format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise ColumnError(
             f"column {column!r} cannot be read as collection times ({exc}); give ISO 8601 "
             "times such as 2024-03-01T08:30 or a datetime column",
             column=column,
         ) from exc
-    return parsed.reset_index(drop=True)
+    return parsed
 
 
 def _groups(
@@ -168,7 +272,7 @@ def _groups(
     starts = _visit_starts(codes[order], stamps[order], span)
     ids = np.empty(len(codes), dtype=np.int64)
     ids[order] = np.cumsum(starts) - 1
-    ends = np.append(starts[1:], True)
+    ends = np.append(starts[1:], True)[: len(starts)]
     return ids, order[starts], order[ends]
 
 
@@ -212,21 +316,41 @@ def _test_names() -> Mapping[str, str]:
     return names
 
 
-def _recognise(tests: pd.Series) -> pd.Series:
-    """Analyte name per row, or NA for a test b12lab does not know."""
+def _recognise(tests: pd.Series, extra: Mapping[str, str]) -> pd.Series:
+    """Analyte name per row, or NA for a test b12lab does not know; ``extra`` names win."""
     key = tests.astype("string").str.strip().str.lower()
-    return key.map(_test_names()).astype("string").reset_index(drop=True)
+    return key.map({**_test_names(), **extra}).astype("string").reset_index(drop=True)
 
 
-def _cells(values: pd.Series, units: pd.Series | None) -> pd.Series:
-    """Each result as text (``"<50 pg/mL"``); NA where there is no value."""
+def _cells(
+    values: pd.Series, units: pd.Series | None, analytes: pd.Series, defaults: Mapping[str, str]
+) -> pd.Series:
+    """Each result as text (``"<50 pg/mL"``); NA where there is no value.
+
+    A number without a unit takes the row's unit column, else the analyte's default unit; text
+    that is not a number (``n/a``, ``see comment``) is left as it is.
+    """
     text = values.astype("string").str.strip().reset_index(drop=True)
     text = text.mask(text == "")
-    if units is None:
-        return text
-    unit = units.astype("string").str.strip().fillna("").reset_index(drop=True)
-    bare = _extract(text)["unit"].fillna("") == ""
-    return text.where(~bare | (unit == ""), text + " " + unit)
+    parts = _extract(text)
+    bare = (parts["number"].notna() & (parts["unit"].fillna("") == "")).to_numpy()
+    for unit in _unit_sources(units, analytes, defaults):
+        joined = bare & (unit != "").to_numpy()
+        text = text.where(~joined, text + " " + unit)
+        bare &= ~joined
+    return text
+
+
+def _unit_sources(
+    units: pd.Series | None, analytes: pd.Series, defaults: Mapping[str, str]
+) -> list[pd.Series]:
+    """Where a bare number's unit comes from, in order: the unit column, the default unit."""
+    sources = []
+    if units is not None:
+        sources.append(units.astype("string").str.strip().fillna("").reset_index(drop=True))
+    if defaults:
+        sources.append(analytes.map(defaults).astype("string").fillna(""))
+    return sources
 
 
 def _extract(text: pd.Series) -> pd.DataFrame:
@@ -237,15 +361,16 @@ def _extract(text: pd.Series) -> pd.DataFrame:
     return parts.set_axis(text.index)
 
 
-def _result_keys(analytes: pd.Series, cells: pd.Series) -> pd.DataFrame:
+def _result_keys(analytes: pd.Series, cells: pd.Series, decimal: Decimal) -> pd.DataFrame:
     """Comparable forms of results: sign and value in canonical units, else the text itself.
 
     Values are rounded to nine significant digits, so ``160 pg/mL``, ``160.0 pg/mL`` and
-    ``0.16 ng/mL`` are one result. A unit is converted once per distinct (analyte, unit) pair.
+    ``0.16 ng/mL`` are one result. A unit is converted once per distinct (analyte, unit) pair,
+    a number read once per distinct spelling, with the file's decimal mark.
     """
     text = cells.astype("string")
     parts = _extract(text)
-    number = pd.to_numeric(parts["number"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    number = _numbers(parts["number"], decimal)
     pairs = analytes.astype("string") + "\t" + parts["unit"].fillna("")
     codes, uniques = pd.factorize(pairs)
     factors = np.array([_factor(*str(pair).split("\t", 1)) for pair in uniques], dtype=np.float64)
@@ -259,6 +384,21 @@ def _result_keys(analytes: pd.Series, cells: pd.Series) -> pd.DataFrame:
         },
         index=cells.index,
     )
+
+
+def _numbers(tokens: pd.Series, decimal: Decimal) -> np.ndarray:
+    """The value of each number token, NaN where there is none or it cannot be read."""
+    codes, uniques = pd.factorize(tokens)
+    values = np.array([_number(str(token), decimal) for token in uniques] + [np.nan])
+    read: np.ndarray = values[np.where(codes < 0, len(uniques), codes)]
+    return read
+
+
+def _number(token: str, decimal: Decimal) -> float:
+    try:
+        return read_number(token, decimal)
+    except ValueError:
+        return np.nan
 
 
 def _factor(analyte: str, unit: str) -> float:
@@ -281,7 +421,7 @@ def _significant(values: np.ndarray) -> np.ndarray:
 
 
 def _pivot(
-    ids: np.ndarray, analytes: pd.Series, cells: pd.Series, groups: int
+    ids: np.ndarray, analytes: pd.Series, cells: pd.Series, groups: int, decimal: Decimal
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Wide results to classify, the same as shown (conflicts listed), and per-group errors."""
     rows = pd.DataFrame(
@@ -293,13 +433,13 @@ def _pivot(
     )
     found = set(rows["analyte"].unique())
     present = [a for a in ANALYTES if a in found]
-    if not present:
+    if not present and groups:
         raise ColumnError(
             "no result in the test column is a test b12lab knows; give LOINC codes such as "
             "2132-9 or names such as 'vitamin b12', 'mma', 'homocysteine'",
             column="test",
         )
-    rows = pd.concat([rows, _result_keys(rows["analyte"], rows["cell"])], axis=1)
+    rows = pd.concat([rows, _result_keys(rows["analyte"], rows["cell"], decimal)], axis=1)
     distinct = rows.drop_duplicates(["group", "analyte", "sign", "canonical", "text"])
     by_pair = distinct.groupby(["group", "analyte"], sort=False)["cell"]
     sizes = by_pair.size()
@@ -320,15 +460,14 @@ def _pivot(
 
 
 def _context(
-    df: pd.DataFrame, ids: np.ndarray, groups: int, taken: set[str | None]
+    df: pd.DataFrame,
+    ids: np.ndarray,
+    groups: int,
+    taken: set[str | None],
+    chosen: Mapping[str, str],
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Age, sex and pregnancy per group (first value given), and per-group conflicts."""
-    found: dict[str, str] = {}
-    for column in df.columns:
-        name = str(column).strip().lower()
-        for key, aliases in CONTEXT_COLUMNS.items():
-            if column not in taken and name in aliases and key not in found:
-                found[key] = column
+    found = _context_columns(df, taken | set(chosen.values()), chosen)
     values: dict[str, pd.Series] = {}
     problems = [pd.Series(dtype=object)]
     for key, column in found.items():
@@ -344,6 +483,19 @@ def _context(
         )
     context = pd.DataFrame(values, index=pd.RangeIndex(groups)).astype(object)
     return context.where(context.notna(), None), pd.concat(problems)
+
+
+def _context_columns(
+    df: pd.DataFrame, taken: set[str | None], chosen: Mapping[str, str]
+) -> dict[str, str]:
+    """Context columns: those chosen by name, then the first recognised for each other key."""
+    found = dict(chosen)
+    for column in df.columns:
+        name = str(column).strip().lower()
+        for key, aliases in CONTEXT_COLUMNS.items():
+            if column not in taken and name in aliases and key not in found:
+                found[key] = column
+    return found
 
 
 def _context_keys(raw: pd.Series) -> pd.DataFrame:

@@ -4,8 +4,9 @@ Every cell is read as text (a column of numbers may hold ``<50`` further down). 
 into blocks at line ends outside quotes and each block is parsed on its own, so memory holds one
 block whatever the file size (pyarrow's own streaming reader reads the whole file ahead).
 Each row keeps the line it came from: errors cite line numbers, never the row's content. A row
-that cannot be split into the header's fields (a ragged line) is kept, empty, with its reason,
-so rows out always equal rows in.
+whose field count differs from the header's (a ragged line) keeps the fields it has, padded with
+empty ones or cut to the header's width, and carries its reason, so rows out always equal rows
+in and the user can still tell which sample it was.
 """
 
 from __future__ import annotations
@@ -102,11 +103,11 @@ def _parse_block(
     *,
     header: bool,
 ) -> _Block:
-    """Parse whole records; ragged ones come back as empty rows carrying their reason."""
-    ragged: list[tuple[int | None, int, int]] = []
+    """Parse whole records; ragged ones keep the fields they have and carry their reason."""
+    ragged: list[_Ragged] = []
 
     def keep_aside(row: pa_csv.InvalidRow) -> str:
-        ragged.append((row.number, row.expected_columns, row.actual_columns))
+        ragged.append(_Ragged(row.number or 0, row.expected_columns, row.actual_columns, row.text))
         return "skip"
 
     def parse(threads: bool) -> pa.Table:
@@ -126,7 +127,7 @@ def _parse_block(
     frame = table.to_pandas()
     errors = np.full(len(frame), "", dtype=object)
     if ragged:
-        frame, errors = _with_ragged_rows(frame, ragged, header=header)
+        frame, errors = _with_ragged_rows(frame, ragged, delimiter, header=header)
     errors[_repeated_header(frame, names) & (errors == "")] = (
         "repeated_header: this line repeats the header"
     )
@@ -147,22 +148,46 @@ def _repeated_header(frame: pd.DataFrame, names: list[str]) -> npt.NDArray[np.bo
     return repeated
 
 
+@dataclass(frozen=True)
+class _Ragged:
+    """A record whose field count differs from the header's, as pyarrow reports it."""
+
+    number: int
+    expected: int
+    actual: int
+    text: str
+
+
 def _with_ragged_rows(
-    frame: pd.DataFrame, ragged: Sequence[tuple[int | None, int, int]], *, header: bool
+    frame: pd.DataFrame, ragged: Sequence[_Ragged], delimiter: str, *, header: bool
 ) -> tuple[pd.DataFrame, npt.NDArray[np.object_]]:
+    """Ragged records put back in place with their fields, so the row can still be identified."""
     total = len(frame) + len(ragged)
     # pyarrow numbers records from 1, the skipped header included.
-    positions = np.array([(n or 0) - (2 if header else 1) for n, _, _ in ragged], dtype=np.int64)
+    positions = np.array([row.number - (2 if header else 1) for row in ragged], dtype=np.int64)
     valid = np.ones(total, dtype=bool)
     valid[positions] = False
+    cells = np.empty((total, frame.shape[1]), dtype=object)
+    cells[valid] = frame.to_numpy(dtype=object)
+    for position, row in zip(positions, ragged, strict=True):
+        cells[position] = _fields(row.text, delimiter, frame.shape[1])
     full = pd.DataFrame(
-        {name: pd.Series(pd.NA, index=range(total), dtype=frame[name].dtype) for name in frame}
+        {
+            name: pd.Series(cells[:, index], dtype=frame[name].dtype)
+            for index, name in enumerate(frame.columns)
+        }
     )
-    full.loc[valid, :] = frame.to_numpy()
     errors = np.full(total, "", dtype=object)
-    for position, (_, expected, actual) in zip(positions, ragged, strict=True):
-        errors[position] = f"ragged_row: expected {expected} fields, found {actual}"
+    for position, row in zip(positions, ragged, strict=True):
+        errors[position] = f"ragged_row: expected {row.expected} fields, found {row.actual}"
     return full, errors
+
+
+def _fields(text: str, delimiter: str, width: int) -> list[str | None]:
+    """The first ``width`` fields of a record, padded with empty ones (``None``)."""
+    fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    kept: list[str | None] = [field or None for field in fields[:width]]
+    return kept + [None] * (width - len(kept))
 
 
 def _record_lines(data: bytes, *, header: bool) -> npt.NDArray[np.int64]:
