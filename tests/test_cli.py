@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import b12lab
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "patients.csv"
+LAB_TABLE = ROOT / "tests" / "fixtures" / "tables" / "sex-stratified-lab.toml"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,6 +29,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
+
+
+def _record(output: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(Path(f"{output}.b12lab.json").read_text(encoding="utf-8"))
+    return record
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +221,97 @@ def test_cli_tables_and_convert() -> None:
     bad = _run("convert", "200 kg", "--analyte", "b12")
     assert bad.returncode == 2
     assert "kg" in bad.stderr
+
+
+def test_run_record_beside_the_output(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text("Cobalamin,mma,sex\n160,0.52 umol/L,f\n400,0.2 umol/L,m\n95,see comment,f\n")
+    out = tmp_path / "out.csv"
+    done = _run(
+        "classify",
+        str(path),
+        "-o",
+        str(out),
+        *("--map", "b12=Cobalamin", "--unit", "b12=pg/mL", "--laboratory", str(LAB_TABLE)),
+        *("--explain", "--decimal", "."),
+    )
+    assert done.returncode == 0, done.stderr
+    record = _record(out)
+    guideline, lab = b12lab.tables.load("nice-ng239"), b12lab.tables.load_file(LAB_TABLE)
+    assert record["b12lab_version"] == b12lab.__version__
+    assert record["table"] == {"key": guideline.key, "sha256": guideline.sha256, "path": None}
+    assert record["laboratory"] == {"key": lab.key, "sha256": lab.sha256, "path": str(LAB_TABLE)}
+    assert record["input"] == {
+        "name": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    assert record["output"] == {"name": str(out), "format": "csv"}
+    assert record["options"] == {
+        "map": {"b12": "Cobalamin"},
+        "unit": {"b12": "pg/mL"},
+        "decimal": ".",
+        "delimiter": None,
+        "encoding": "utf-8",
+        "explain": True,
+        "strict": False,
+        "keep_formulas": False,
+        "long": None,
+    }
+    assert (record["rows_in"], record["rows_out"]) == (3, 3)
+    assert record["errors"] == {"invalid_value": 1}
+    assert sum(record["categories"].values()) == 2
+    for category, count in record["categories"].items():
+        assert f"  {category}: {count}" in done.stderr
+    assert record["warnings"] == []
+
+
+def test_run_record_of_a_long_run_names_its_options(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "patient_id,at,test,value\nP1,2026-01-01 08:00,2132-9,160 pg/mL\n"
+        "P1,2026-01-01 09:00,13964-2,0.52 umol/L\n"
+    )
+    out = tmp_path / "visits.csv"
+    done = _run(
+        "classify",
+        str(path),
+        "--long",
+        "--time",
+        "at",
+        "--window",
+        "24h",
+        "-o",
+        str(out),
+        "--strict",
+    )
+    assert done.returncode == 0, done.stderr
+    record = _record(out)
+    assert record["options"]["strict"] is True
+    assert record["options"]["long"] == {
+        "patient": "patient_id",
+        "time": "at",
+        "window": "24h",
+        "test": "test",
+        "value": "value",
+        "unit_column": None,
+    }
+    assert (record["rows_in"], record["rows_out"]) == (2, 1)
+
+
+def test_parquet_carries_the_run_record_in_its_metadata(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    done = _run("classify", str(EXAMPLE), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    metadata = pq.read_metadata(out).metadata
+    assert json.loads(metadata[b"b12lab"]) == _record(out)
+    assert _record(out)["output"]["format"] == "parquet"
+
+
+def test_no_run_record_when_the_run_fails_and_none_left_stale(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    assert _run("classify", str(EXAMPLE), "-o", str(out)).returncode == 0
+    assert _record(out)["rows_in"] == 14
+    failed = _run("classify", str(EXAMPLE), "-o", str(out), "--map", "b12=no_such_column")
+    assert failed.returncode == 2
+    assert _record(out)["rows_in"] == 14  # the earlier run's output and record, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.csv.b12lab.json"]

@@ -23,14 +23,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from b12lab import tables
+from b12lab import __version__, tables
 from b12lab._core.columns import PREFIX
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import measure
+from b12lab._core.policy import Policy, resolve
 from b12lab._core.units import conversion_factor, display_unit
 from b12lab._io.long_format import classify_long
 from b12lab._io.reading import CHUNK_BYTES, Chunk, read_chunks
-from b12lab._io.writing import writer
+from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
+from b12lab._io.writing import output_format, writer
 from b12lab.errors import B12LabError, B12LabWarning
 
 __all__ = ["main"]
@@ -161,11 +163,14 @@ def _classify(args: argparse.Namespace) -> int:
         "explain": args.explain,
         "decimal": args.decimal,
     }
+    policy = resolve(options["table"], laboratory)  # an unusable table fails before any input
+    with open(args.input, "rb") as source:
+        input_sha256 = file_sha256(source)
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     safe = not args.keep_formulas
     with (
-        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as write,
+        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as output,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", B12LabWarning)
@@ -186,14 +191,60 @@ def _classify(args: argparse.Namespace) -> int:
                 result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
             progress.rows_in += len(chunk.frame)
             _count(progress, result, chunk.consumed)
-            write(result if args.long else _with_lines(result, chunk))
+            output.write(result if args.long else _with_lines(result, chunk))
             if show is not None:
                 show()
+        progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
+        output.record = record_json(_record(args, policy, input_sha256, progress))
     if show is not None:
         print(file=sys.stderr)
-    progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
+
+
+def _record(
+    args: argparse.Namespace, policy: Policy, input_sha256: str, progress: Progress
+) -> dict[str, Any]:
+    """The run record of a finished run (see run_record)."""
+    from_file = isinstance(args.laboratory, str) and Path(args.laboratory).suffix == ".toml"
+    output = args.output
+    return run_record(
+        version=__version__,
+        table=policy.table,
+        laboratory=policy.laboratory,
+        laboratory_path=args.laboratory if from_file else None,
+        options=_record_options(args),
+        input_name=str(args.input),
+        input_sha256=input_sha256,
+        output_name="-" if output is None else str(output),
+        output_format=output_format(output),
+        counts=Counts(
+            rows_in=progress.rows_in,
+            rows_out=progress.rows,
+            categories=progress.categories,
+            errors=progress.errors,
+            warnings=progress.warnings,
+        ),
+    )
+
+
+def _record_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that shape the output, as given (tables are recorded apart, resolved)."""
+    long = {
+        name: getattr(args, name)
+        for name in ("patient", "time", "window", "test", "value", "unit_column")
+    }
+    return {
+        "map": _pairs(args.map, "map"),
+        "unit": _pairs(args.unit, "unit"),
+        "decimal": args.decimal,
+        "delimiter": args.delimiter,
+        "encoding": args.encoding,
+        "explain": args.explain,
+        "strict": args.strict,
+        "keep_formulas": args.keep_formulas,
+        "long": long if args.long else None,
+    }
 
 
 def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:

@@ -1,8 +1,9 @@
 """Write results as CSV or Parquet, in order, atomically, and safe to open in a spreadsheet.
 
 The output goes to a temporary file that replaces the target only when the run is complete, so
-an interrupted run never leaves a partial file that looks finished. Each chunk is written on a
-background thread while the next one is classified (the arrow writers release the GIL).
+an interrupted run never leaves a partial file that looks finished; its run record follows it the
+same way. Each chunk is written on a background thread while the next one is classified (the
+arrow writers release the GIL).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,64 +24,115 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["FORMULA_START", "neutralize_formulas", "writer"]
+from b12lab._io.run_record import METADATA_KEY, record_path
+
+__all__ = ["FORMULA_START", "Output", "neutralize_formulas", "output_format", "writer"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet run a text cell as a formula."""
 _FORMULA_FIRST = pa.array(FORMULA_START, type=pa.large_string())
 
 
+def output_format(path: Path | None) -> str:
+    """``parquet`` for a ``.parquet`` or ``.pq`` name, else ``csv`` (standard output included)."""
+    return "parquet" if path is not None and path.suffix.lower() in (".parquet", ".pq") else "csv"
+
+
+@dataclass
+class Output:
+    """Appends result chunks with ``write``; ``record`` (JSON text), if set, goes with them.
+
+    A Parquet file carries the record in its metadata; a file output gets it beside it, as
+    ``<name>.b12lab.json``. Both appear only when the whole run succeeded.
+    """
+
+    write: Callable[[pd.DataFrame], None]
+    record: str | None = None
+
+
 @contextmanager
 def writer(
     path: Path | None, stdout: IO[bytes], *, safe_for_spreadsheets: bool = True
-) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A function that appends result chunks; the file appears, complete, only on success.
+) -> Iterator[Output]:
+    """Where result chunks go; the file and its record appear, complete, only on success.
 
     Chunks are written strictly in order, at most one in flight. CSV text cells that a
     spreadsheet would run as formulas get a leading ``'`` unless ``safe_for_spreadsheets`` is off.
     """
-    csv_write = functools.partial(_write_csv, safe=safe_for_spreadsheets)
     if path is None:
-        with _ordered_writes(lambda frame, state: csv_write(frame, stdout, state)) as write:
-            yield write
+        with _formatted(stdout, parquet=False, safe=safe_for_spreadsheets) as output:
+            yield output
         stdout.flush()
         return
-    directory = path.resolve().parent
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
-    os.close(handle)
-    parquet = path.suffix.lower() in (".parquet", ".pq")
+    parquet = output_format(path) == "parquet"
+    temporary = _temporary(path)
+    written: list[str] = [temporary]
     try:
-        with open(temporary, "wb") as sink:
-            if parquet:
-                target = functools.partial(_write_parquet, path=temporary)
-            else:
-                target = functools.partial(csv_write, sink=sink)
-            with _ordered_writes(lambda frame, state: target(frame, state=state)) as write:
-                yield write
-        os.replace(temporary, path)
+        with (
+            open(temporary, "wb") as sink,
+            _formatted(sink, parquet=parquet, safe=safe_for_spreadsheets) as output,
+        ):
+            yield output
+        if output.record is not None:
+            written.append(_temporary(record_path(path)))
+            Path(written[1]).write_text(output.record, encoding="utf-8")
+        _commit(written, path)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        for name in written:
+            if os.path.exists(name):
+                os.unlink(name)
+
+
+def _temporary(path: Path) -> str:
+    """A new, empty temporary file beside ``path``, so that renaming it is atomic."""
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".partial", dir=path.resolve().parent
+    )
+    os.close(handle)
+    return temporary
+
+
+def _commit(written: list[str], path: Path) -> None:
+    """Output first, then its record; an old record goes first, so none is ever stale."""
+    record = record_path(path)
+    record.unlink(missing_ok=True)
+    os.replace(written[0], path)
+    if len(written) > 1:
+        os.replace(written[1], record)
+
+
+@contextmanager
+def _formatted(sink: IO[bytes], *, parquet: bool, safe: bool) -> Iterator[Output]:
+    """Ordered chunk writes in one format; on success the format's writer closes with the record."""
+    state: dict[str, Any] = {}
+    if parquet:
+        target = functools.partial(_write_parquet, sink=sink)
+    else:
+        target = functools.partial(_write_csv, sink=sink, safe=safe)
+    with _ordered_writes(lambda frame: target(frame, state=state)) as write:
+        output = Output(write)
+        yield output
+    if "writer" in state:
+        if parquet and output.record is not None:
+            state["writer"].add_key_value_metadata({METADATA_KEY: output.record})
+        state["writer"].close()
 
 
 @contextmanager
 def _ordered_writes(
-    write: Callable[[pd.DataFrame, dict[str, Any]], None],
+    write: Callable[[pd.DataFrame], None],
 ) -> Iterator[Callable[[pd.DataFrame], None]]:
-    state: dict[str, Any] = {}
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="b12lab-writer") as pool:
 
         def submit(frame: pd.DataFrame) -> None:
             if pending:
                 pending.pop().result()  # at most one chunk in flight; re-raises its error
-            pending.append(pool.submit(write, frame, state))
+            pending.append(pool.submit(write, frame))
 
         yield submit
         if pending:
             pending.pop().result()
-    if "writer" in state:
-        state["writer"].close()
 
 
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
@@ -129,9 +182,9 @@ def _write_csv(
     state["writer"].write_table(table.cast(state["schema"]))
 
 
-def _write_parquet(frame: pd.DataFrame, path: str, state: dict[str, Any]) -> None:
+def _write_parquet(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) -> None:
     table = _arrow(frame)
     if "writer" not in state:
-        state["writer"] = pq.ParquetWriter(path, table.schema)
+        state["writer"] = pq.ParquetWriter(sink, table.schema)
         state["schema"] = table.schema
     state["writer"].write_table(table.cast(state["schema"]))
