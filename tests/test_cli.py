@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +22,17 @@ EXAMPLE = ROOT / "examples" / "patients.csv"
 LAB_TABLE = ROOT / "tests" / "fixtures" / "tables" / "sex-stratified-lab.toml"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, stdin: str | None = None, umask: int | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "b12lab", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
+        umask=-1 if umask is None else umask,
     )
 
 
@@ -315,3 +320,97 @@ def test_no_run_record_when_the_run_fails_and_none_left_stale(tmp_path: Path) ->
     assert failed.returncode == 2
     assert _record(out)["rows_in"] == 14  # the earlier run's output and record, untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.csv.b12lab.json"]
+
+
+def test_version() -> None:
+    done = _run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"b12lab {b12lab.__version__}"
+
+
+def test_dash_reads_standard_input_and_writes_standard_output() -> None:
+    from_file = _run("classify", str(EXAMPLE))
+    piped = _run("classify", "-", "-o", "-", stdin=EXAMPLE.read_text(encoding="utf-8"))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == from_file.stdout
+    assert "14 rows in, 14 rows out" in piped.stderr
+
+
+def test_parquet_on_standard_input_is_recognised(tmp_path: Path) -> None:
+    parquet = tmp_path / "in.parquet"
+    pd.read_csv(EXAMPLE, dtype=str).to_parquet(parquet)
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "b12lab", "classify", "-", "-o", str(out)],
+        input=parquet.read_bytes(),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(out)) == 14
+    assert _record(out)["input"] == {
+        "name": "-",
+        "sha256": hashlib.sha256(parquet.read_bytes()).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize("suffix", [".ndjson", ".jsonl", ".JSONL"])
+def test_json_lines_output(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"out{suffix}"
+    done = _run("classify", str(EXAMPLE), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    expected = b12lab.classify_frame(pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False))
+    assert len(rows) == len(expected)
+    assert list(rows[0]) == list(expected.columns)
+    assert [row["b12lab_category"] for row in rows] == expected["b12lab_category"].tolist()
+    assert rows[0]["b12lab_b12"] == expected["b12lab_b12"].iloc[0]  # every digit kept
+    assert rows[0]["holotc"] is None
+    assert _record(out)["output"]["format"] == "ndjson"
+
+
+def test_pq_is_parquet(tmp_path: Path) -> None:
+    out = tmp_path / "out.pq"
+    assert _run("classify", str(EXAMPLE), "-o", str(out)).returncode == 0
+    assert len(pd.read_parquet(out)) == 14
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out", "out.csv.gz"])
+def test_unknown_output_extension_is_refused_before_reading(tmp_path: Path, name: str) -> None:
+    done = _run("classify", str(tmp_path / "missing.csv"), "-o", str(tmp_path / name))
+    assert done.returncode == 2
+    assert "output format" in done.stderr
+    assert ".ndjson" in done.stderr
+    assert "missing.csv" not in done.stderr  # refused before the input was looked at
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_output_files_get_the_permissions_of_the_umask(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    out = tmp_path / "out.csv"
+    assert _run("classify", str(EXAMPLE), "-o", str(out), umask=umask).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    assert stat.S_IMODE(Path(f"{out}.b12lab.json").stat().st_mode) == mode
+
+
+def test_errors_name_the_output_never_a_temporary_file(tmp_path: Path) -> None:
+    out = tmp_path / "no_such_folder" / "out.csv"
+    done = _run("classify", str(EXAMPLE), "-o", str(out))
+    assert done.returncode == 2
+    assert f"No such file or directory: {out}" in done.stderr
+    assert ".partial" not in done.stderr
+
+
+def test_summary_hints_at_unit_and_map_for_results_without_a_unit(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text("b12,mma\n160,0.52\n")
+    done = _run("classify", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "error unknown_unit: 1" in done.stderr
+    assert "--unit ANALYTE=UNIT" in done.stderr
+    assert "--map ANALYTE=COLUMN" in done.stderr
+    clean = _run("classify", str(path), "--unit", "b12=pg/mL", "--unit", "mma=umol/L")
+    assert "--unit ANALYTE=UNIT" not in clean.stderr
