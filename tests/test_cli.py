@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import b12lab
@@ -16,16 +21,26 @@ from b12lab._io.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "patients.csv"
+LAB_TABLE = ROOT / "tests" / "fixtures" / "tables" / "sex-stratified-lab.toml"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, stdin: str | None = None, umask: int | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "b12lab", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
+        umask=-1 if umask is None else umask,
     )
+
+
+def _record(output: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(Path(f"{output}.b12lab.json").read_text(encoding="utf-8"))
+    return record
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +327,191 @@ def test_long_header_only_export(tmp_path: Path) -> None:
     assert list(result.columns[:3]) == ["patient_id", "b12lab_group_start", "b12lab_group_end"]
     assert {"b12lab_category", "b12lab_error", "b12lab_ignored_results"} <= set(result.columns)
     assert "0 rows in, 0 rows out" in summary
+
+
+def test_run_record_beside_the_output(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text("Cobalamin,mma,sex\n160,0.52 umol/L,f\n400,0.2 umol/L,m\n95,see comment,f\n")
+    out = tmp_path / "out.csv"
+    done = _run(
+        "classify",
+        str(path),
+        "-o",
+        str(out),
+        *("--map", "b12=Cobalamin", "--unit", "b12=pg/mL", "--laboratory", str(LAB_TABLE)),
+        *("--explain", "--decimal", "."),
+    )
+    assert done.returncode == 0, done.stderr
+    record = _record(out)
+    guideline, lab = b12lab.tables.load("nice-ng239"), b12lab.tables.load_file(LAB_TABLE)
+    assert record["b12lab_version"] == b12lab.__version__
+    assert record["table"] == {"key": guideline.key, "sha256": guideline.sha256, "path": None}
+    assert record["laboratory"] == {"key": lab.key, "sha256": lab.sha256, "path": str(LAB_TABLE)}
+    assert record["input"] == {
+        "name": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    assert record["output"] == {"name": str(out), "format": "csv"}
+    assert record["options"] == {
+        "map": {"b12": "Cobalamin"},
+        "unit": {"b12": "pg/mL"},
+        "decimal": ".",
+        "delimiter": None,
+        "encoding": "utf-8",
+        "explain": True,
+        "strict": False,
+        "keep_formulas": False,
+        "long": None,
+    }
+    assert (record["rows_in"], record["rows_out"]) == (3, 3)
+    assert record["errors"] == {"invalid_value": 1}
+    assert sum(record["categories"].values()) == 2
+    for category, count in record["categories"].items():
+        assert f"  {category}: {count}" in done.stderr
+    assert record["warnings"] == []
+
+
+def test_run_record_of_a_long_run_names_its_options(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "patient_id,at,test,value\nP1,2026-01-01 08:00,2132-9,160 pg/mL\n"
+        "P1,2026-01-01 09:00,13964-2,0.52 umol/L\n"
+    )
+    out = tmp_path / "visits.csv"
+    done = _run(
+        "classify",
+        str(path),
+        "--long",
+        "--time",
+        "at",
+        "--window",
+        "24h",
+        "-o",
+        str(out),
+        "--strict",
+    )
+    assert done.returncode == 0, done.stderr
+    record = _record(out)
+    assert record["options"]["strict"] is True
+    assert record["options"]["long"] == {
+        "patient": "patient_id",
+        "time": "at",
+        "window": "24h",
+        "test": "test",
+        "value": "value",
+        "unit_column": None,
+    }
+    assert (record["rows_in"], record["rows_out"]) == (2, 1)
+
+
+def test_parquet_carries_the_run_record_in_its_metadata(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    done = _run("classify", str(EXAMPLE), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    metadata = pq.read_metadata(out).metadata
+    assert json.loads(metadata[b"b12lab"]) == _record(out)
+    assert _record(out)["output"]["format"] == "parquet"
+
+
+def test_no_run_record_when_the_run_fails_and_none_left_stale(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    assert _run("classify", str(EXAMPLE), "-o", str(out)).returncode == 0
+    assert _record(out)["rows_in"] == 14
+    failed = _run("classify", str(EXAMPLE), "-o", str(out), "--map", "b12=no_such_column")
+    assert failed.returncode == 2
+    assert _record(out)["rows_in"] == 14  # the earlier run's output and record, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.csv.b12lab.json"]
+
+
+def test_version() -> None:
+    done = _run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"b12lab {b12lab.__version__}"
+
+
+def test_dash_reads_standard_input_and_writes_standard_output() -> None:
+    from_file = _run("classify", str(EXAMPLE))
+    piped = _run("classify", "-", "-o", "-", stdin=EXAMPLE.read_text(encoding="utf-8"))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == from_file.stdout
+    assert "14 rows in, 14 rows out" in piped.stderr
+
+
+def test_parquet_on_standard_input_is_recognised(tmp_path: Path) -> None:
+    parquet = tmp_path / "in.parquet"
+    pd.read_csv(EXAMPLE, dtype=str).to_parquet(parquet)
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "b12lab", "classify", "-", "-o", str(out)],
+        input=parquet.read_bytes(),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(out)) == 14
+    assert _record(out)["input"] == {
+        "name": "-",
+        "sha256": hashlib.sha256(parquet.read_bytes()).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize("suffix", [".ndjson", ".jsonl", ".JSONL"])
+def test_json_lines_output(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"out{suffix}"
+    done = _run("classify", str(EXAMPLE), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    expected = b12lab.classify_frame(pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False))
+    assert len(rows) == len(expected)
+    assert list(rows[0]) == list(expected.columns)
+    assert [row["b12lab_category"] for row in rows] == expected["b12lab_category"].tolist()
+    assert rows[0]["b12lab_b12"] == expected["b12lab_b12"].iloc[0]  # every digit kept
+    assert rows[0]["holotc"] is None
+    assert _record(out)["output"]["format"] == "ndjson"
+
+
+def test_pq_is_parquet(tmp_path: Path) -> None:
+    out = tmp_path / "out.pq"
+    assert _run("classify", str(EXAMPLE), "-o", str(out)).returncode == 0
+    assert len(pd.read_parquet(out)) == 14
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out", "out.csv.gz"])
+def test_unknown_output_extension_is_refused_before_reading(tmp_path: Path, name: str) -> None:
+    done = _run("classify", str(tmp_path / "missing.csv"), "-o", str(tmp_path / name))
+    assert done.returncode == 2
+    assert "output format" in done.stderr
+    assert ".ndjson" in done.stderr
+    assert "missing.csv" not in done.stderr  # refused before the input was looked at
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_output_files_get_the_permissions_of_the_umask(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    out = tmp_path / "out.csv"
+    assert _run("classify", str(EXAMPLE), "-o", str(out), umask=umask).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    assert stat.S_IMODE(Path(f"{out}.b12lab.json").stat().st_mode) == mode
+
+
+def test_errors_name_the_output_never_a_temporary_file(tmp_path: Path) -> None:
+    out = tmp_path / "no_such_folder" / "out.csv"
+    done = _run("classify", str(EXAMPLE), "-o", str(out))
+    assert done.returncode == 2
+    assert f"No such file or directory: {out}" in done.stderr
+    assert ".partial" not in done.stderr
+
+
+def test_summary_hints_at_unit_and_map_for_results_without_a_unit(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text("b12,mma\n160,0.52\n")
+    done = _run("classify", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "error unknown_unit: 1" in done.stderr
+    assert "--unit ANALYTE=UNIT" in done.stderr
+    assert "--map ANALYTE=COLUMN" in done.stderr
+    clean = _run("classify", str(path), "--unit", "b12=pg/mL", "--unit", "mma=umol/L")
+    assert "--unit ANALYTE=UNIT" not in clean.stderr

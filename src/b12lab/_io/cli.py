@@ -11,31 +11,41 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from b12lab import tables
+from b12lab import __version__, tables
 from b12lab._core.columns import PREFIX
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import measure
+from b12lab._core.policy import Policy, resolve
 from b12lab._core.units import conversion_factor, display_unit
 from b12lab._io.long_format import classify_long
 from b12lab._io.reading import CHUNK_BYTES, Chunk, read_chunks
-from b12lab._io.writing import writer
-from b12lab.errors import B12LabError, B12LabWarning
+from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
+from b12lab._io.writing import output_format, writer
+from b12lab.errors import B12LabError, B12LabWarning, ErrorCode
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_FAILED = 0, 1, 2
+UNIT_HINT = (
+    "  hint: a result without a unit, or in a unit b12lab does not know, is not classified; "
+    "give the unit of a column's bare numbers with --unit ANALYTE=UNIT (e.g. --unit b12=pg/mL), "
+    "and choose the column of an analyte with --map ANALYTE=COLUMN"
+)
 
 
 @dataclass
@@ -60,11 +70,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"b12lab: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:
-        print(f"b12lab: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        print(f"b12lab: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         print(f"b12lab: error: cannot read {args.input}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _os_error(exc: OSError) -> str:
+    """``reason: file``, or the bare reason of an error that names no file (a full disk)."""
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {exc.filename}" if exc.filename is not None else reason
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"b12lab {__version__}")
+        parser.exit()
+
+
+def _output_path(text: str) -> Path | None:
+    """``-o``: ``-`` for standard output, or a file whose extension names its format."""
+    if text == "-":
+        return None
+    path = Path(text)
+    try:
+        output_format(path)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,15 +118,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Cited, reproducible interpretation of vitamin B12 laboratory results. "
         "b12lab supports, and does not replace, clinical judgement.",
     )
+    parser.add_argument(
+        "--version", action=_Version, default=argparse.SUPPRESS, help="print the version and exit"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     classify = commands.add_parser("classify", help="classify every row of a CSV or Parquet file")
-    classify.add_argument("input", type=Path, help="CSV or .parquet file, one patient per row")
+    classify.add_argument(
+        "input", help="CSV or .parquet file, one patient per row; - reads standard input"
+    )
     classify.add_argument(
         "-o",
         "--output",
-        type=Path,
-        help="write CSV, or Parquet for .parquet (default: CSV to stdout)",
+        type=_output_path,
+        help="write here; the extension names the format: .csv, .parquet or .pq, "
+        ".ndjson or .jsonl (JSON lines); - or none: CSV to standard output",
     )
     classify.add_argument("--table", default=None, help="table id or id@version")
     classify.add_argument("--laboratory", default=None, help="laboratory table file or id")
@@ -148,8 +199,6 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    if not args.input.is_file():
-        raise OSError(2, "No such file", str(args.input))
     laboratory = args.laboratory
     if laboratory is not None and Path(laboratory).suffix == ".toml":
         laboratory = tables.load_file(laboratory)
@@ -161,11 +210,22 @@ def _classify(args: argparse.Namespace) -> int:
         "explain": args.explain,
         "decimal": args.decimal,
     }
+    policy = resolve(options["table"], laboratory)  # an unusable table fails before any input
+    with _input_file(args.input) as (source, input_sha256):
+        reading = argparse.Namespace(**{**vars(args), "input": source})
+        return _classify_file(reading, options, _record_maker(args, policy, input_sha256))
+
+
+def _classify_file(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    make_record: Callable[[Progress], dict[str, Any]],
+) -> int:
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     safe = not args.keep_formulas
     with (
-        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as write,
+        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as output,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", B12LabWarning)
@@ -177,12 +237,13 @@ def _classify(args: argparse.Namespace) -> int:
                 result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
             progress.rows_in += len(chunk.frame)
             _count(progress, result, chunk.consumed)
-            write(visits if args.long else _with_lines(result, chunk))
+            output.write(visits if args.long else _with_lines(result, chunk))
             if show is not None:
                 show()
+        progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
+        output.record = record_json(make_record(progress))
     if show is not None:
         print(file=sys.stderr)
-    progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
 
@@ -214,6 +275,91 @@ def _uncited(visits: pd.DataFrame) -> pd.DataFrame:
     return visits.assign(
         **{f"{PREFIX}error": errors.str.replace(r"^(?:line|row) [0-9]+: ", "", regex=True)}
     )
+
+
+@contextmanager
+def _input_file(name: str) -> Iterator[tuple[Path, str]]:
+    """The file to read, and the SHA-256 of its bytes.
+
+    The reader reads a file twice (its header, then its blocks), so standard input (``-``) and
+    pipes are first copied to a private temporary file, hashed on the way.
+    """
+    path = Path(name)
+    if name != "-" and path.is_file():
+        with open(path, "rb") as file:
+            digest = file_sha256(file)
+        yield path, digest
+        return
+    if name != "-" and not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "No such file", name)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
+    with tempfile.TemporaryDirectory(prefix="b12lab-") as directory, ExitStack() as stack:
+        source: IO[bytes] = (
+            sys.stdin.buffer if name == "-" else stack.enter_context(open(path, "rb"))
+        )
+        copy = Path(directory) / ("stdin" if name == "-" else path.name)
+        with open(copy, "wb") as sink:
+            digest = file_sha256(source, copy_to=sink)
+        yield _named_by_content(copy), digest
+
+
+def _named_by_content(path: Path) -> Path:
+    """A copied stream has no trustworthy name: Parquet is told by its magic bytes."""
+    with open(path, "rb") as file:
+        parquet = file.read(4) == b"PAR1"
+    if parquet and path.suffix.lower() not in (".parquet", ".pq"):
+        return path.rename(path.with_name(path.name + ".parquet"))
+    return path
+
+
+def _record_maker(
+    args: argparse.Namespace, policy: Policy, input_sha256: str
+) -> Callable[[Progress], dict[str, Any]]:
+    """What a finished run writes as its record (see run_record), given its counts."""
+    from_file = isinstance(args.laboratory, str) and Path(args.laboratory).suffix == ".toml"
+    output = args.output
+
+    def make(progress: Progress) -> dict[str, Any]:
+        return run_record(
+            version=__version__,
+            table=policy.table,
+            laboratory=policy.laboratory,
+            laboratory_path=args.laboratory if from_file else None,
+            options=_record_options(args),
+            input_name=args.input,
+            input_sha256=input_sha256,
+            output_name="-" if output is None else str(output),
+            output_format=output_format(output),
+            counts=Counts(
+                rows_in=progress.rows_in,
+                rows_out=progress.rows,
+                categories=progress.categories,
+                errors=progress.errors,
+                warnings=progress.warnings,
+            ),
+        )
+
+    return make
+
+
+def _record_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that shape the output, as given (tables are recorded apart, resolved)."""
+    long = {
+        name: getattr(args, name)
+        for name in ("patient", "time", "window", "test", "value", "unit_column")
+    }
+    return {
+        "map": _pairs(args.map, "map"),
+        "unit": _pairs(args.unit, "unit"),
+        "decimal": args.decimal,
+        "delimiter": args.delimiter,
+        "encoding": args.encoding,
+        "explain": args.explain,
+        "strict": args.strict,
+        "keep_formulas": args.keep_formulas,
+        "long": long if args.long else None,
+    }
 
 
 def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
@@ -297,6 +443,8 @@ def _summary(progress: Progress) -> None:
     common = sorted(progress.errors.items(), key=lambda item: -item[1])[:5]
     lines += [f"  error {reason}: {count}" for reason, count in common]
     lines += [f"  warning: {message}" for message in progress.warnings]
+    if ErrorCode.UNKNOWN_UNIT in progress.errors:
+        lines.append(UNIT_HINT)
     print("\n".join(lines), file=sys.stderr)
 
 

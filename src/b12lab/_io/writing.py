@@ -1,85 +1,194 @@
-"""Write results as CSV or Parquet, in order, atomically, and safe to open in a spreadsheet.
+"""Write results as CSV, Parquet or JSON lines, in order, atomically, spreadsheet-safe.
 
 The output goes to a temporary file that replaces the target only when the run is complete, so
-an interrupted run never leaves a partial file that looks finished. Each chunk is written on a
-background thread while the next one is classified (the arrow writers release the GIL).
+an interrupted run never leaves a partial file that looks finished; its run record follows it the
+same way. Each chunk is written on a background thread while the next one is classified (the
+arrow writers release the GIL).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["FORMULA_START", "neutralize_formulas", "writer"]
+from b12lab._io.run_record import METADATA_KEY, record_path
+
+__all__ = [
+    "FORMATS",
+    "FORMULA_START",
+    "Output",
+    "neutralize_formulas",
+    "output_format",
+    "writer",
+]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet run a text cell as a formula."""
 _FORMULA_FIRST = pa.array(FORMULA_START, type=pa.large_string())
 
 
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+"""Output format by file name extension."""
+
+
+def output_format(path: Path | None) -> str:
+    """The format a name asks for; standard output (``None``) gets CSV.
+
+    An unknown extension is refused rather than written as CSV under a misleading name.
+    """
+    if path is None:
+        return "csv"
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(
+            f"cannot tell the output format of {str(path)!r}; name the file with one of "
+            f"{', '.join(FORMATS)} (.ndjson and .jsonl write one JSON object per line), "
+            "or give - for CSV on standard output"
+        ) from None
+
+
+@dataclass
+class Output:
+    """Appends result chunks with ``write``; ``record`` (JSON text), if set, goes with them.
+
+    A Parquet file carries the record in its metadata; a file output gets it beside it, as
+    ``<name>.b12lab.json``. Both appear only when the whole run succeeded.
+    """
+
+    write: Callable[[pd.DataFrame], None]
+    record: str | None = None
+
+
 @contextmanager
 def writer(
     path: Path | None, stdout: IO[bytes], *, safe_for_spreadsheets: bool = True
-) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A function that appends result chunks; the file appears, complete, only on success.
+) -> Iterator[Output]:
+    """Where result chunks go; the file and its record appear, complete, only on success.
 
     Chunks are written strictly in order, at most one in flight. CSV text cells that a
     spreadsheet would run as formulas get a leading ``'`` unless ``safe_for_spreadsheets`` is off.
     """
-    csv_write = functools.partial(_write_csv, safe=safe_for_spreadsheets)
+    fmt = output_format(path)
     if path is None:
-        with _ordered_writes(lambda frame, state: csv_write(frame, stdout, state)) as write:
-            yield write
+        with _formatted(stdout, fmt, safe=safe_for_spreadsheets) as output:
+            yield output
         stdout.flush()
         return
-    directory = path.resolve().parent
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
-    os.close(handle)
-    parquet = path.suffix.lower() in (".parquet", ".pq")
+    temporary = _temporary(path)
+    written: list[str] = [temporary]
     try:
-        with open(temporary, "wb") as sink:
-            if parquet:
-                target = functools.partial(_write_parquet, path=temporary)
-            else:
-                target = functools.partial(csv_write, sink=sink)
-            with _ordered_writes(lambda frame, state: target(frame, state=state)) as write:
-                yield write
-        os.replace(temporary, path)
+        with (
+            open(temporary, "wb") as sink,
+            _formatted(sink, fmt, safe=safe_for_spreadsheets) as output,
+        ):
+            yield output
+        if output.record is not None:
+            written.append(_temporary(record_path(path)))
+            Path(written[1]).write_text(output.record, encoding="utf-8")
+        _commit(written, path)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        for name in written:
+            if os.path.exists(name):
+                os.unlink(name)
+
+
+def _temporary(path: Path) -> str:
+    """A new, empty temporary file beside ``path``, so that renaming it is atomic.
+
+    A failure names ``path``: the temporary name means nothing to the user.
+    """
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".partial", dir=path.resolve().parent
+        )
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    os.close(handle)
+    return temporary
+
+
+def _commit(written: list[str], path: Path) -> None:
+    """Output first, then its record; an old record goes first, so none is ever stale.
+
+    The files get the permissions the umask gives a new file, as any other tool's output
+    would (a temporary file is created private).
+    """
+    record = record_path(path)
+    mode = 0o666 & ~_umask()
+    try:
+        for name in written:
+            os.chmod(name, mode)
+        record.unlink(missing_ok=True)
+        os.replace(written[0], path)
+        if len(written) > 1:
+            os.replace(written[1], record)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _umask() -> int:
+    """The process's umask; reading it means setting it, so a private one stands in meanwhile."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _formatted(sink: IO[bytes], fmt: str, *, safe: bool) -> Iterator[Output]:
+    """Ordered chunk writes in one format; on success the format's writer closes with the record."""
+    state: dict[str, Any] = {}
+    if fmt == "parquet":
+        target = functools.partial(_write_parquet, sink=sink)
+    elif fmt == "ndjson":
+        target = functools.partial(_write_ndjson, sink=sink)
+    else:
+        target = functools.partial(_write_csv, sink=sink, safe=safe)
+    with _ordered_writes(lambda frame: target(frame, state=state)) as write:
+        output = Output(write)
+        yield output
+    if "writer" in state:
+        if fmt == "parquet" and output.record is not None:
+            state["writer"].add_key_value_metadata({METADATA_KEY: output.record})
+        state["writer"].close()
 
 
 @contextmanager
 def _ordered_writes(
-    write: Callable[[pd.DataFrame, dict[str, Any]], None],
+    write: Callable[[pd.DataFrame], None],
 ) -> Iterator[Callable[[pd.DataFrame], None]]:
-    state: dict[str, Any] = {}
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="b12lab-writer") as pool:
 
         def submit(frame: pd.DataFrame) -> None:
             if pending:
                 pending.pop().result()  # at most one chunk in flight; re-raises its error
-            pending.append(pool.submit(write, frame, state))
+            pending.append(pool.submit(write, frame))
 
         yield submit
         if pending:
             pending.pop().result()
-    if "writer" in state:
-        state["writer"].close()
 
 
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
@@ -129,9 +238,58 @@ def _write_csv(
     state["writer"].write_table(table.cast(state["schema"]))
 
 
-def _write_parquet(frame: pd.DataFrame, path: str, state: dict[str, Any]) -> None:
+def _write_parquet(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) -> None:
     table = _arrow(frame)
     if "writer" not in state:
-        state["writer"] = pq.ParquetWriter(path, table.schema)
+        state["writer"] = pq.ParquetWriter(sink, table.schema)
         state["schema"] = table.schema
     state["writer"].write_table(table.cast(state["schema"]))
+
+
+def _write_ndjson(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) -> None:
+    """One JSON object per row and line; numbers keep every digit (shortest round-trip text)."""
+    table = _arrow(frame)
+    if table.num_rows == 0:
+        return
+    names, columns = table.column_names, table.columns
+    members = [_json_members(name, column) for name, column in zip(names, columns, strict=True)]
+    rows = pc.binary_join_element_wise(*members, _text(","))
+    lines = pc.binary_join_element_wise(_text("{"), rows, _text("}\n"), _text(""))
+    for chunk in lines.chunks:
+        sink.write(_utf8(chunk))
+
+
+def _json_members(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``"name":value`` for every cell of a column; missing and non-finite values are null."""
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, column.type))
+    plain = pa.types.is_floating, pa.types.is_integer, pa.types.is_boolean
+    if any(is_type(column.type) for is_type in plain):  # their text is valid JSON
+        text = pc.cast(column, pa.large_string())
+    else:
+        text = pa.chunked_array(
+            [_json_strings(chunk) for chunk in column.chunks], type=pa.large_string()
+        )
+    key = _text(json.dumps(name, ensure_ascii=False) + ":")
+    return pc.binary_join_element_wise(key, pc.fill_null(text, _text("null")), _text(""))
+
+
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, pa.large_string())
+
+
+def _json_strings(chunk: pa.Array) -> pa.Array:
+    """Cells as JSON strings, each distinct value escaped once."""
+    if not pa.types.is_dictionary(chunk.type):
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = pc.cast(chunk, pa.large_string())
+        chunk = pc.dictionary_encode(chunk)
+    words = [json.dumps(value, ensure_ascii=False) for value in chunk.dictionary.to_pylist()]
+    return pc.take(pa.array(words, type=pa.large_string()), chunk.indices)
+
+
+def _utf8(chunk: pa.Array) -> pa.Buffer:
+    """The bytes of a large_string array without nulls, all values back to back."""
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+    start, stop = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+    return chunk.buffers()[2].slice(int(start), int(stop - start))
