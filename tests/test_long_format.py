@@ -236,7 +236,7 @@ def test_no_known_test_and_bad_arguments_are_clear_errors(export: pd.DataFrame) 
         classify_long(export, time="collected", window="one day")
     with pytest.raises(b12lab.InvalidValueError, match="zero or more"):
         classify_long(export, time="collected", window="-1h")
-    with pytest.raises(b12lab.ColumnError, match="collection times"):
+    with pytest.raises(b12lab.ColumnError, match="collection time"):
         classify_long(export.assign(collected="yesterday"), time="collected")
 
 
@@ -367,3 +367,39 @@ def test_mapping_and_units_name_what_they_refer_to(export: pd.DataFrame) -> None
         classify_long(export, unit="unit", columns={"vitamin q": "VQ"})
     with pytest.raises(b12lab.UnknownAnalyteError):
         classify_long(export, unit="unit", units={"vitamin q": "pmol/L"})
+
+
+def test_an_unreadable_time_is_named_by_row_never_by_content() -> None:
+    export = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1"],
+            "collected": ["2024-03-01T08:30", "Smith 1961-04-02"],
+            "test": ["b12", "mma"],
+            "value": ["160 pg/mL", "0.5 umol/L"],
+        }
+    )
+    with pytest.raises(b12lab.ColumnError, match="row 2") as caught:
+        classify_long(export, time="collected")
+    assert "Smith" not in str(caught.value)
+    assert "1961" not in str(caught.value)
+
+
+def test_duplicates_are_compared_by_the_pipeline_reader() -> None:
+    export = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2", "P2", "P3", "P3"],
+            "test": ["mma", "mma", "b12", "b12", "mma", "mma"],
+            "value": [
+                "0,52 umol/L",
+                "0.52 umol/L",
+                "160 pg/mL",
+                "118.048946 pmol/L",
+                "0.52 umol/L",
+                "0,61 umol/L",
+            ],
+        }
+    )
+    out = classify_long(export, decimal="auto")
+    assert out["b12lab_error"].iloc[0] == ""  # one value, written with either decimal mark
+    assert out["b12lab_error"].iloc[1] == ""  # 160 pg/mL and its pmol/L twin are one result
+    assert out["b12lab_error"].iloc[2].startswith("duplicate_result: mma")

@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 
 from b12lab._core.analytes import ANALYTES, get_analyte
+from b12lab._core.cells import read_column
 from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import RESULT_PATTERN
-from b12lab._core.numerals import Decimal, read_number
-from b12lab._core.units import conversion_factor
-from b12lab.errors import B12LabError, ColumnError, InvalidValueError
+from b12lab._core.numerals import Decimal
+from b12lab.errors import ColumnError, InvalidValueError
 from b12lab.tables import Table
 
 __all__ = ["classify_long"]
@@ -243,12 +243,17 @@ def _times(df: pd.DataFrame, column: str, failed: np.ndarray) -> pd.Series:
 
 
 def _parsed_times(raw: pd.Series, column: str) -> pd.Series:
+    """Times as datetimes; an unreadable one is named by its row, never by its content (a
+    collection time can identify a patient)."""
     try:
         parsed: pd.Series = pd.to_datetime(raw, format="ISO8601")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
+        coerced = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+        unreadable = np.flatnonzero((coerced.isna() & raw.notna()).to_numpy())
+        where = f" (row {int(unreadable[0]) + 1} of the export)" if unreadable.size else ""
         raise ColumnError(
-            f"column {column!r} cannot be read as collection times ({exc}); give ISO 8601 "
-            "times such as 2024-03-01T08:30 or a datetime column",
+            f"column {column!r} has a value that cannot be read as a collection time{where}; "
+            "give ISO 8601 times such as 2024-03-01T08:30 or a datetime column",
             column=column,
         ) from exc
     return parsed
@@ -364,48 +369,32 @@ def _extract(text: pd.Series) -> pd.DataFrame:
 def _result_keys(analytes: pd.Series, cells: pd.Series, decimal: Decimal) -> pd.DataFrame:
     """Comparable forms of results: sign and value in canonical units, else the text itself.
 
-    Values are rounded to nine significant digits, so ``160 pg/mL``, ``160.0 pg/mL`` and
-    ``0.16 ng/mL`` are one result. A unit is converted once per distinct (analyte, unit) pair,
-    a number read once per distinct spelling, with the file's decimal mark.
+    Each analyte's cells are read by the pipeline's own reader (so the decimal mark, censoring
+    and units mean here what they mean when the visit is classified); values are rounded to
+    nine significant digits, so ``160 pg/mL``, ``160.0 pg/mL`` and ``0.16 ng/mL`` are one
+    result. A cell that gives no value (``n/a``, ``see comment``) compares by its text.
     """
-    text = cells.astype("string")
-    parts = _extract(text)
-    number = _numbers(parts["number"], decimal)
-    pairs = analytes.astype("string") + "\t" + parts["unit"].fillna("")
-    codes, uniques = pd.factorize(pairs)
-    factors = np.array([_factor(*str(pair).split("\t", 1)) for pair in uniques], dtype=np.float64)
-    canonical = _significant(number * factors[codes])
+    signs = np.full(len(cells), "", dtype=object)
+    canonical = np.full(len(cells), np.nan)
+    names = analytes.to_numpy(dtype=object)
+    for analyte in pd.unique(analytes.dropna()):
+        rows = np.flatnonzero(names == analyte)
+        column = read_column(cells.iloc[rows], str(analyte), decimal=decimal)
+        interval = column.observed.canonical()
+        value = np.where(np.isinf(interval.hi), interval.lo, interval.hi)
+        value = np.where(interval.present, value, np.nan)
+        canonical[rows] = _significant(value[column.rows])
+        signs[rows] = column.signs[column.rows]
     usable = ~np.isnan(canonical)
+    text = cells.astype("string").str.lower().str.replace(r"\s+", " ", regex=True)
     return pd.DataFrame(
         {
-            "sign": parts["sign"].fillna("").map(_SIGNS).where(usable, ""),
+            "sign": np.where(usable, signs, ""),
             "canonical": canonical,
-            "text": text.str.lower().str.replace(r"\s+", " ", regex=True).where(~usable, ""),
+            "text": text.where(~usable, "").to_numpy(dtype=object),
         },
         index=cells.index,
     )
-
-
-def _numbers(tokens: pd.Series, decimal: Decimal) -> np.ndarray:
-    """The value of each number token, NaN where there is none or it cannot be read."""
-    codes, uniques = pd.factorize(tokens)
-    values = np.array([_number(str(token), decimal) for token in uniques] + [np.nan])
-    read: np.ndarray = values[np.where(codes < 0, len(uniques), codes)]
-    return read
-
-
-def _number(token: str, decimal: Decimal) -> float:
-    try:
-        return read_number(token, decimal)
-    except ValueError:
-        return np.nan
-
-
-def _factor(analyte: str, unit: str) -> float:
-    try:
-        return conversion_factor(analyte, unit)
-    except B12LabError:
-        return np.nan
 
 
 def _significant(values: np.ndarray) -> np.ndarray:
