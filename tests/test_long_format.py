@@ -403,3 +403,18 @@ def test_duplicates_are_compared_by_the_pipeline_reader() -> None:
     assert out["b12lab_error"].iloc[0] == ""  # one value, written with either decimal mark
     assert out["b12lab_error"].iloc[1] == ""  # 160 pg/mL and its pmol/L twin are one result
     assert out["b12lab_error"].iloc[2].startswith("duplicate_result: mma")
+
+
+def test_context_spellings_that_mean_the_same_do_not_conflict() -> None:
+    export = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2", "P2"],
+            "test": ["b12", "mma", "b12", "mma"],
+            "value": ["160 pg/mL", "0.5 umol/L", "160 pg/mL", "0.5 umol/L"],
+            "sex": ["F", "female", "F", "M"],
+            "age": ["72", 72.0, None, "U"],
+        }
+    )
+    out = classify_long(export)
+    assert out["b12lab_error"].iloc[0] == ""
+    assert out["b12lab_error"].iloc[1].startswith("conflicting_context: sex")

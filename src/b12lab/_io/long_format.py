@@ -24,18 +24,19 @@ counted in ``b12lab_ignored_results`` and otherwise ignored.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from b12lab._core.analytes import ANALYTES, get_analyte
-from b12lab._core.cells import read_column
+from b12lab._core.cells import distinct_cells, read_column
 from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
+from b12lab._core.context import Read, read_age, read_pregnant, read_sex
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import RESULT_PATTERN
 from b12lab._core.numerals import Decimal
-from b12lab.errors import ColumnError, InvalidValueError
+from b12lab.errors import B12LabError, ColumnError, InvalidValueError
 from b12lab.tables import Table
 
 __all__ = ["classify_long"]
@@ -461,7 +462,8 @@ def _context(
     problems = [pd.Series(dtype=object)]
     for key, column in found.items():
         raw = pd.Series(df[column].to_numpy(dtype=object))
-        rows = pd.concat([pd.DataFrame({"group": ids, "value": raw}), _context_keys(raw)], axis=1)
+        keys = _context_keys(raw, key)
+        rows = pd.concat([pd.DataFrame({"group": ids, "value": raw}), keys], axis=1)
         distinct = rows[rows["given"]].drop_duplicates(["group", "number", "text"])
         by_group = distinct.groupby("group")["value"]
         sizes = by_group.size()
@@ -487,16 +489,33 @@ def _context_columns(
     return found
 
 
-def _context_keys(raw: pd.Series) -> pd.DataFrame:
-    """Comparable context values: numbers by value (``72`` = ``72.0``), text by lower case."""
-    text = raw.astype("string").str.strip().str.lower()
-    number = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    number = _significant(number)
+_CONTEXT_READERS: Mapping[str, Callable[[object], Read[int] | Read[float]]] = {
+    "age": read_age,
+    "sex": read_sex,
+    "pregnant": read_pregnant,
+}
+
+
+def _context_keys(raw: pd.Series, key: str) -> pd.DataFrame:
+    """Comparable context values, read by the pipeline's own readers, each distinct cell once:
+    ``72`` is ``"72.0"``, ``"F"`` is ``"female"``. A cell the reader refuses compares by its
+    text (and is refused again when the group is classified)."""
+    codes, cells = distinct_cells(raw)
+    reader = _CONTEXT_READERS[key]
+    numbers = np.full(len(cells) + 1, np.nan)
+    texts = np.full(len(cells) + 1, "", dtype=object)
+    for position, cell in enumerate(cells):
+        try:
+            numbers[position] = float(reader(cell).value)
+        except B12LabError:
+            texts[position] = " ".join(str(cell).lower().split())
+    rows = np.where(codes < 0, len(cells), codes)
+    number = _significant(numbers[rows])
     return pd.DataFrame(
         {
-            "number": number,
-            "text": text.where(np.isnan(number), "").fillna(""),
-            "given": text.fillna("").ne("").to_numpy(),
+            "number": np.where(np.isfinite(number) & (number >= 0), number, np.nan),
+            "text": texts[rows],
+            "given": ~np.isnan(number) & (number >= 0) | (texts[rows] != ""),
         }
     )
 
