@@ -6,6 +6,7 @@ or carries an error that names its line and reason.
 
 from __future__ import annotations
 
+import codecs
 import string
 from pathlib import Path
 
@@ -346,3 +347,47 @@ def test_a_header_over_64_kib(tmp_path: Path) -> None:
     assert result["b12lab_error"].iloc[0] == ""
     assert result["b12lab_category"].iloc[0] == "deficiency_likely"
     assert result["comment_05999"].iloc[0] == "comment_05999"
+
+
+# --- encodings whose line ends are not one byte ------------------------------------------------
+
+UTF16_EXPORT = 'id;b12;comment\r\nP1;"160 pg/mL";"µ and\r\nä"\r\nP2;0,3 nmol/L;ok\r\nP3;x;ok\r\n'
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("chunk_bytes", ["7", str(16 << 20)])
+def test_utf16_and_utf32_with_a_byte_order_mark(
+    tmp_path: Path, encoding: str, chunk_bytes: str
+) -> None:
+    data = UTF16_EXPORT.encode(encoding)
+    if not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = "\ufeff".encode(encoding) + data
+    path = tmp_path / "unicode.csv"
+    path.write_bytes(data)
+    result = classify_file(path, "--chunk-bytes", chunk_bytes)
+    assert list(result["id"]) == ["P1", "P2", "P3"]
+    assert result["comment"].iloc[0] == "µ and\r\nä"
+    assert list(result["b12lab_category"]) == ["deficiency_likely", "deficiency_unlikely", ""]
+    assert result["b12lab_error"].iloc[2].startswith("line 5: invalid_value")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_without_a_byte_order_mark_needs_the_encoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    path = tmp_path / "unmarked.csv"
+    path.write_bytes(UTF16_EXPORT.encode(encoding))
+    assert main(["classify", str(path)]) == 2
+    assert "give --encoding utf-16 (or utf-32)" in capsys.readouterr().err
+    family = encoding[:6]
+    assert list(classify_file(path, "--encoding", family)["id"]) == ["P1", "P2", "P3"]
+
+
+def test_undecodable_utf16_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.csv"
+    lone_surrogate = b"\x00\xdc"
+    path.write_bytes("id,b12\r\nP1,160 pg/mL\r\n".encode("utf-16") + lone_surrogate + b"x\x00")
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv")]) == 2
+    assert "line 3 is not valid utf-16" in capsys.readouterr().err

@@ -1,9 +1,9 @@
 """Read CSV and Parquet files in chunks of whole records, as laboratories export them.
 
-Every cell is read as text (a column of numbers may hold ``<50`` further down). A CSV file is cut
-into blocks at record ends (:mod:`b12lab._io.records`) and each block is parsed on its own, so
-memory holds one block whatever the file size (pyarrow's own streaming reader reads the whole
-file ahead).
+Every cell is read as text (a column of numbers may hold ``<50`` further down). A CSV file is read
+as UTF-8 (:mod:`b12lab._io.text`), cut into blocks at record ends (:mod:`b12lab._io.records`) and
+each block is parsed on its own, so memory holds one block whatever the file size (pyarrow's own
+streaming reader reads the whole file ahead).
 Each row keeps the line it came from: errors cite line numbers, never the row's content. A row
 whose field count differs from the header's (a ragged line) keeps the fields it has, padded with
 empty ones or cut to the header's width, and carries its reason, so rows out always equal rows
@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from b12lab._core.columns import bare_name as _bare
 from b12lab._core.columns import recognise as _recognise
-from b12lab._io.records import Block, RecordReader, count_line_ends, record_lines
+from b12lab._io.records import Block, RecordReader, record_lines
+from b12lab._io.text import Text, open_text
 from b12lab.errors import ColumnError, InputFileError
 
 __all__ = ["CHUNK_BYTES", "Chunk", "detect_delimiter", "read_chunks"]
@@ -65,8 +66,9 @@ def _csv_chunks(
     path: Path, chunk_bytes: int, delimiter: str | None, encoding: str
 ) -> Iterator[Chunk]:
     with open(path, "rb") as raw:
-        reader = RecordReader(raw, path.name)
-        names, delimiter = _csv_header(reader, path, delimiter, encoding)
+        text = open_text(raw, encoding, path.name)
+        reader = RecordReader(text, path.name)
+        names, delimiter = _csv_header(reader, text, delimiter)
         convert = pa_csv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
             strings_can_be_null=True,
@@ -75,8 +77,7 @@ def _csv_chunks(
         )
         empty = True
         for block in reader.blocks(chunk_bytes, delimiter.encode()):
-            data = _as_utf8(block.data, encoding, block.lines_before, first=False, path=path)
-            chunk = _chunk(data, block, names, delimiter, convert, raw.tell())
+            chunk = _chunk(block, text, names, delimiter, convert)
             if len(chunk.frame):
                 empty = False
                 yield chunk
@@ -87,19 +88,15 @@ def _csv_chunks(
 
 
 def _chunk(
-    data: bytes,
-    block: Block,
-    names: list[str],
-    delimiter: str,
-    convert: pa_csv.ConvertOptions,
-    consumed: int,
+    block: Block, text: Text, names: list[str], delimiter: str, convert: pa_csv.ConvertOptions
 ) -> Chunk:
     """One block parsed, each row with the line it starts on."""
+    data = text.checked(block.data, block.lines_before)
     parsed = _parse_block(data, names, delimiter, convert)
     lines = record_lines(data, block.records) + block.lines_before
     if len(lines) != len(parsed.frame):  # cannot happen: pyarrow reads records as we do
         lines = np.full(len(parsed.frame), -1, dtype=np.int64)
-    return Chunk(parsed.frame, lines, parsed.errors, consumed)
+    return Chunk(parsed.frame, lines, parsed.errors, text.position)
 
 
 @dataclass(frozen=True)
@@ -198,54 +195,35 @@ def _fields(text: str, delimiter: str, width: int) -> list[str | None]:
     return kept + [None] * (width - len(kept))
 
 
-def _csv_header(
-    reader: RecordReader, path: Path, delimiter: str | None, encoding: str
-) -> tuple[list[str], str]:
+def _csv_header(reader: RecordReader, text: Text, delimiter: str | None) -> tuple[list[str], str]:
     """Column names from the first record, with duplicates made unique (``name.1``), and the
     delimiter."""
-    header = _header_line(reader, path, delimiter, encoding)
+    header = _header_line(reader, text, delimiter)
     chosen = delimiter or detect_delimiter(header)
     names = next(csv.reader(io.StringIO(header, newline=""), delimiter=chosen))
     twice = sorted({n for n in names if names.count(n) > 1 and _recognise(_bare(n)) is not None})
     if twice:
         raise ColumnError(
-            f"{path.name}: the header names {', '.join(map(repr, twice))} more than once; "
+            f"{text.name}: the header names {', '.join(map(repr, twice))} more than once; "
             "keep one, or rename one and choose it with --map",
             columns=tuple(names),
         )
     return _unique(names), chosen
 
 
-def _header_line(reader: RecordReader, path: Path, delimiter: str | None, encoding: str) -> str:
+def _header_line(reader: RecordReader, text: Text, delimiter: str | None) -> str:
     """The first record, however long, without its line end."""
     block = reader.header((delimiter or "".join(DELIMITERS)).encode())
-    raw = b"" if block is None else block.data
-    header = _as_utf8(raw, encoding, 0, first=True, path=path).decode("utf-8")
+    header = "" if block is None else text.checked(block.data, 0).decode("utf-8")
     if not header.strip():
-        raise InputFileError(f"{path.name}: the file is empty; expected a header line")
-    return header.removesuffix("\n").removesuffix("\r")
-
-
-def _as_utf8(raw: bytes, encoding: str, lines_before: int, *, first: bool, path: Path) -> bytes:
-    """The block as UTF-8; a byte that does not decode is an error naming its line."""
-    codec = (
-        "utf-8-sig"
-        if first and encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        else encoding
-    )
-    try:
-        text = raw.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = lines_before + count_line_ends(raw[: exc.start]) + 1
+        raise InputFileError(f"{text.name}: the file is empty; expected a header line")
+    if "\0" in header:
         raise InputFileError(
-            f"{path.name}: line {line} is not valid {encoding}; if the file comes from a "
-            "Windows or older laboratory system, try --encoding cp1252 (or latin-1)",
-            line=line,
-            encoding=encoding,
-        ) from None
-    except LookupError:
-        raise InputFileError(f"unknown encoding {encoding!r}", encoding=encoding) from None
-    return raw if codec in ("utf-8", "utf8") else text.encode("utf-8")
+            f"{text.name}: the header holds NUL characters, as UTF-16 or UTF-32 text without a "
+            "byte order mark does; give --encoding utf-16 (or utf-32)",
+            encoding=text.encoding,
+        )
+    return header.removesuffix("\n").removesuffix("\r")
 
 
 def detect_delimiter(header: str) -> str:
