@@ -334,7 +334,30 @@ def _pyarrow_rows(data: bytes, names: list[str]) -> int:
     return int(table.num_rows) + len(ragged)
 
 
-# --- sizes: long headers ----------------------------------------------------------------------
+# --- sizes: blocks of pyarrow, long headers and records ---------------------------------------
+
+
+def test_quoted_line_breaks_in_a_block_over_a_mebibyte(tmp_path: Path) -> None:
+    """pyarrow parses a block in parallel pieces; it must be told when values hold line ends."""
+    note = "\n".join("a note over ten lines")
+    rows = [f'S{i},{160 + i % 50} pg/mL,"{note}"' for i in range(40_000)]
+    path = tmp_path / "notes.csv"
+    path.write_text("id,b12,comment\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 2 << 20
+    result = classify_file(path)
+    assert len(result) == 40_000
+    assert (result["b12lab_error"] == "").all()
+    assert result["comment"].iloc[-1] == note
+
+
+def test_a_record_of_several_mebibytes(tmp_path: Path) -> None:
+    path = tmp_path / "long-record.csv"
+    note = "x" * (3 << 20)
+    path.write_text(f"id,b12,comment\nS1,160 pg/mL,short\nS2,160 pg/mL,{note}\nS3,x,short\n")
+    result = classify_file(path)
+    assert list(result["id"]) == ["S1", "S2", "S3"]
+    assert len(result["comment"].iloc[1]) == 3 << 20
+    assert list(result["b12lab_error"].str.split(": ").str[0]) == ["", "", "line 4"]
 
 
 def test_a_header_over_64_kib(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from b12lab._core.columns import bare_name as _bare
 from b12lab._core.columns import recognise as _recognise
-from b12lab._io.records import Block, RecordReader, record_lines
+from b12lab._io.records import Block, RecordReader, Records, record_lines
 from b12lab._io.text import Text, open_text
 from b12lab.errors import ColumnError, InputFileError
 
@@ -35,6 +35,8 @@ __all__ = ["CHUNK_BYTES", "Chunk", "detect_delimiter", "read_chunks"]
 
 CHUNK_BYTES = 16 << 20
 DELIMITERS = (",", ";", "\t", "|")
+_PYARROW_BLOCK = 1 << 20
+"""pyarrow's parsing block (its default); raised for a block holding a longer record."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _chunk(
 ) -> Chunk:
     """One block parsed, each row with the line it starts on."""
     data = text.checked(block.data, block.lines_before)
-    parsed = _parse_block(data, names, delimiter, convert)
+    parsed = _parse_block(data, names, delimiter, convert, block.records)
     lines = record_lines(data, block.records) + block.lines_before
     if len(lines) != len(parsed.frame):  # cannot happen: pyarrow reads records as we do
         lines = np.full(len(parsed.frame), -1, dtype=np.int64)
@@ -110,6 +112,7 @@ def _parse_block(
     names: list[str],
     delimiter: str,
     convert: pa_csv.ConvertOptions,
+    records: Records,
 ) -> _Parsed:
     """Parse whole records; ragged ones keep the fields they have and carry their reason."""
     ragged: list[_Ragged] = []
@@ -121,8 +124,16 @@ def _parse_block(
     def parse(threads: bool) -> pa.Table:
         return pa_csv.read_csv(
             pa.py_buffer(data),
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=threads),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_aside),
+            read_options=pa_csv.ReadOptions(
+                column_names=names,
+                use_threads=threads,
+                block_size=_block_size(records.longest(len(data))),
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=records.quoted_line_ends,
+                invalid_row_handler=keep_aside,
+            ),
             convert_options=convert,
         )
 
@@ -138,6 +149,12 @@ def _parse_block(
         "repeated_header: this line repeats the header"
     )
     return _Parsed(frame, errors)
+
+
+def _block_size(longest: int) -> int:
+    """pyarrow's block size: a record longer than a block would stop the parse ("straddling
+    object"), so a block holding one gets blocks twice its length."""
+    return int(min(max(_PYARROW_BLOCK, 2 * longest), (1 << 31) - 1))
 
 
 def _repeated_header(frame: pd.DataFrame, names: list[str]) -> npt.NDArray[np.bool_]:

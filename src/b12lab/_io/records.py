@@ -64,6 +64,16 @@ class Records:
     longest_quoted: tuple[int, int] = (-1, 0)
     """Where the longest quoted field starts, and its length (to the end of the text if open)."""
 
+    @property
+    def quoted_line_ends(self) -> bool:
+        """Whether a quoted field holds a line end (pyarrow must then be told)."""
+        return bool(self.line_ends.size > self.ends.size)
+
+    def longest(self, size: int) -> int:
+        """Bytes in the longest record of text of ``size`` bytes, line end included."""
+        bounds = np.concatenate([[-1], self.ends, [size - 1]])
+        return int(np.diff(bounds).max(initial=0))
+
     def before(self, cut: int) -> Records:
         """The records of the text's first ``cut`` bytes, which end at a record end."""
         return Records(self.ends[self.ends < cut], self.line_ends[self.line_ends < cut], -1)
