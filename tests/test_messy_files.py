@@ -6,15 +6,22 @@ or carries an error that names its line and reason.
 
 from __future__ import annotations
 
+import codecs
 import string
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from b12lab._io import records
 from b12lab._io.cli import main
+from b12lab._io.reading import read_chunks
+from b12lab.errors import InputFileError
 
 
 def classify_file(path: Path, *options: str) -> pd.DataFrame:
@@ -182,3 +189,228 @@ def test_generated_files_keep_every_row(tmp_path: Path, records: list[list[str]]
     failed = result["b12lab_error"] != ""
     assert (classified ^ failed).all()
     assert result.loc[failed, "b12lab_error"].str.match(r"line [0-9]+: [a-z_]+: ").all()
+
+
+# --- quoting: a quote opens a field only at a field start, and must close ----------------------
+
+
+def test_unclosed_quote_is_refused_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "unclosed.csv"
+    path.write_text('id,b12\nP1,"160 pmol/L\nP2,300 pmol/L\nP3,300 pmol/L\n')
+    out = tmp_path / "out.csv"
+    assert main(["classify", str(path), "-o", str(out)]) == 2
+    assert 'the quote (") that opens a field on line 2 is never closed' in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("chunk_bytes", ["64", "4096", str(16 << 20)])
+def test_unclosed_quote_in_a_long_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], chunk_bytes: str
+) -> None:
+    rows = [f"S{i},{300 + i % 7} pmol/L" for i in range(6000)]
+    rows[10] = 'S10,"160 pmol/L'
+    path = tmp_path / "stray.csv"
+    path.write_text("id,b12\n" + "\n".join(rows) + "\n")
+    assert (
+        main(["classify", str(path), "-o", str(tmp_path / "out.csv"), "--chunk-bytes", chunk_bytes])
+        == 2
+    )
+    assert "on line 12 is never closed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("chunk_bytes", ["64", str(16 << 20)])
+def test_a_quote_inside_an_unquoted_field_is_a_character(tmp_path: Path, chunk_bytes: str) -> None:
+    rows = [f"S{i},{300 + i % 7} pmol/L,ok" for i in range(400)]
+    rows[1] = 'S1,160 pmol/L,O"Brien'
+    rows[2] = 'S2,160 pmol/L,"quoted, ""twice"""'
+    rows[3] = 'S3,160 pmol/L,"closed"then text"'
+    rows[300] = "S300,see comment,ok"
+    rows[399] = "S399,pmol/L,ok"
+    path = tmp_path / "quotes.csv"
+    path.write_text("id,b12,comment\n" + "\n".join(rows) + "\n")
+    result = classify_file(path, "--chunk-bytes", chunk_bytes)
+    assert list(result["id"]) == [f"S{i}" for i in range(400)]
+    assert list(result["comment"].iloc[1:4]) == ['O"Brien', 'quoted, "twice"', 'closedthen text"']
+    failed = result.loc[result["b12lab_error"] != "", "b12lab_error"]
+    assert [error.split(": ")[0] for error in failed] == ["line 302", "line 401"]
+
+
+def test_a_quote_still_open_after_the_limit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray quote far from its partner would swallow the lines between: refused early."""
+    monkeypatch.setattr(records, "MAX_QUOTED_BYTES", 1 << 20)
+    rows = [f"S{i},{300 + i % 7} pmol/L" for i in range(100_000)]
+    rows[1] = 'S1,"160 pmol/L'
+    rows[90_000] = 'S90000,"300 pmol/L"'  # pairs with the stray quote, 1.3 MiB later
+    path = tmp_path / "far.csv"
+    path.write_text("id,b12\n" + "\n".join(rows) + "\n")
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv")]) == 2
+    assert "on line 3 is not closed within 1 MiB" in capsys.readouterr().err
+
+
+def test_finding_records_reads_each_byte_a_bounded_number_of_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a record has not ended, each read is as large as all before it: linear time."""
+    scanned: list[int] = []
+    scan = records.scan
+
+    def counted(data: bytes, delimiters: bytes, *, final: bool) -> records.Records:
+        scanned.append(len(data))
+        return scan(data, delimiters, final=final)
+
+    monkeypatch.setattr(records, "scan", counted)
+    rows = [f"S{i},{300 + i % 7} pmol/L,a note" for i in range(20_000)]
+    rows[10] = 'S10,160 pmol/L,"stray'
+    path = tmp_path / "stray.csv"
+    path.write_text("id,b12,comment\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputFileError, match="line 12 is never closed"):
+        list(read_chunks(path, chunk_bytes=64))
+    assert sum(scanned) < 4 * path.stat().st_size
+
+
+def test_lone_carriage_returns_end_lines(tmp_path: Path) -> None:
+    """Old Mac exports end lines with a lone CR; pyarrow reads them as line ends, and so do we."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b'id,b12\rP1,160 pg/mL\rP2,"see\rcomment"\rP3,x\r\nP4,400 pmol/L\r')
+    result = classify_file(path, "--chunk-bytes", "8")
+    assert list(result["id"]) == ["P1", "P2", "P3", "P4"]
+    assert [error.split(": ")[0] for error in result["b12lab_error"]] == [
+        "",
+        "line 3",
+        "line 5",
+        "",
+    ]
+
+
+TOKENS = st.sampled_from(['"', '""', ",", ";", "\n", "\r\n", "\r", "\n\n", " ", "a", "b1"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tokens=st.lists(TOKENS, max_size=40), chunk_bytes=st.sampled_from([8, 64, 1 << 20]))
+def test_records_are_the_rows_pyarrow_parses(
+    tmp_path: Path, tokens: list[str], chunk_bytes: int
+) -> None:
+    """Stray, doubled and unbalanced quotes, blank lines and every line end: the records found
+    are the rows pyarrow parses from the whole text, each with its own line, or the file is
+    refused for a quote that never closes."""
+    body = "".join(tokens).encode()
+    path = tmp_path / "tokens.csv"
+    path.write_bytes(b"b12,mma,c\n" + body)
+    try:
+        chunks = list(read_chunks(path, chunk_bytes=chunk_bytes, delimiter=","))
+    except InputFileError as exc:
+        refused = str(exc)
+    else:
+        refused = ""
+    if refused:
+        assert "is never closed" in refused
+        return
+    lines = np.concatenate([chunk.lines for chunk in chunks])
+    assert len(lines) == _pyarrow_rows(body, ["b12", "mma", "c"])
+    assert (lines >= 2).all()
+    assert (np.diff(lines) > 0).all()
+
+
+def _pyarrow_rows(data: bytes, names: list[str]) -> int:
+    """Rows pyarrow finds in ``data`` read whole, ragged ones included."""
+    if not data.strip(b"\r\n"):
+        return 0
+    ragged: list[str] = []
+
+    def count(row: pa_csv.InvalidRow) -> str:
+        ragged.append(row.text)
+        return "skip"
+
+    table = pa_csv.read_csv(
+        pa.py_buffer(data),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=count),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+    )
+    return int(table.num_rows) + len(ragged)
+
+
+# --- sizes: blocks of pyarrow, long headers and records ---------------------------------------
+
+
+def test_quoted_line_breaks_in_a_block_over_a_mebibyte(tmp_path: Path) -> None:
+    """pyarrow parses a block in parallel pieces; it must be told when values hold line ends."""
+    note = "\n".join("a note over ten lines")
+    rows = [f'S{i},{160 + i % 50} pg/mL,"{note}"' for i in range(40_000)]
+    path = tmp_path / "notes.csv"
+    path.write_text("id,b12,comment\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 2 << 20
+    result = classify_file(path)
+    assert len(result) == 40_000
+    assert (result["b12lab_error"] == "").all()
+    assert result["comment"].iloc[-1] == note
+
+
+def test_a_record_of_several_mebibytes(tmp_path: Path) -> None:
+    path = tmp_path / "long-record.csv"
+    note = "x" * (3 << 20)
+    path.write_text(f"id,b12,comment\nS1,160 pg/mL,short\nS2,160 pg/mL,{note}\nS3,x,short\n")
+    result = classify_file(path)
+    assert list(result["id"]) == ["S1", "S2", "S3"]
+    assert len(result["comment"].iloc[1]) == 3 << 20
+    assert list(result["b12lab_error"].str.split(": ").str[0]) == ["", "", "line 4"]
+
+
+def test_a_header_over_64_kib(tmp_path: Path) -> None:
+    extra = [f"comment_{i:05d}" for i in range(6000)]
+    header = ",".join(["id", "b12", *extra])
+    assert len(header) > 1 << 16
+    path = tmp_path / "wide.csv"
+    path.write_text(header + "\n" + ",".join(["S1", "160 pg/mL", *extra]) + "\n")
+    result = classify_file(path)
+    assert result["b12lab_error"].iloc[0] == ""
+    assert result["b12lab_category"].iloc[0] == "deficiency_likely"
+    assert result["comment_05999"].iloc[0] == "comment_05999"
+
+
+# --- encodings whose line ends are not one byte ------------------------------------------------
+
+UTF16_EXPORT = 'id;b12;comment\r\nP1;"160 pg/mL";"µ and\r\nä"\r\nP2;0,3 nmol/L;ok\r\nP3;x;ok\r\n'
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("chunk_bytes", ["7", str(16 << 20)])
+def test_utf16_and_utf32_with_a_byte_order_mark(
+    tmp_path: Path, encoding: str, chunk_bytes: str
+) -> None:
+    data = UTF16_EXPORT.encode(encoding)
+    if not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = "\ufeff".encode(encoding) + data
+    path = tmp_path / "unicode.csv"
+    path.write_bytes(data)
+    result = classify_file(path, "--chunk-bytes", chunk_bytes)
+    assert list(result["id"]) == ["P1", "P2", "P3"]
+    assert result["comment"].iloc[0] == "µ and\r\nä"
+    assert list(result["b12lab_category"]) == ["deficiency_likely", "deficiency_unlikely", ""]
+    assert result["b12lab_error"].iloc[2].startswith("line 5: invalid_value")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_without_a_byte_order_mark_needs_the_encoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    path = tmp_path / "unmarked.csv"
+    path.write_bytes(UTF16_EXPORT.encode(encoding))
+    assert main(["classify", str(path)]) == 2
+    assert "give --encoding utf-16 (or utf-32)" in capsys.readouterr().err
+    family = encoding[:6]
+    assert list(classify_file(path, "--encoding", family)["id"]) == ["P1", "P2", "P3"]
+
+
+def test_undecodable_utf16_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.csv"
+    lone_surrogate = b"\x00\xdc"
+    path.write_bytes("id,b12\r\nP1,160 pg/mL\r\n".encode("utf-16") + lone_surrogate + b"x\x00")
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv")]) == 2
+    assert "line 3 is not valid utf-16" in capsys.readouterr().err

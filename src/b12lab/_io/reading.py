@@ -1,8 +1,9 @@
 """Read CSV and Parquet files in chunks of whole records, as laboratories export them.
 
-Every cell is read as text (a column of numbers may hold ``<50`` further down). A CSV file is cut
-into blocks at line ends outside quotes and each block is parsed on its own, so memory holds one
-block whatever the file size (pyarrow's own streaming reader reads the whole file ahead).
+Every cell is read as text (a column of numbers may hold ``<50`` further down). A CSV file is read
+as UTF-8 (:mod:`b12lab._io.text`), cut into blocks at record ends (:mod:`b12lab._io.records`) and
+each block is parsed on its own, so memory holds one block whatever the file size (pyarrow's own
+streaming reader reads the whole file ahead).
 Each row keeps the line it came from: errors cite line numbers, never the row's content. A row
 whose field count differs from the header's (a ragged line) keeps the fields it has, padded with
 empty ones or cut to the header's width, and carries its reason, so rows out always equal rows
@@ -16,7 +17,6 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -27,12 +27,16 @@ import pyarrow.parquet as pq
 
 from b12lab._core.columns import bare_name as _bare
 from b12lab._core.columns import recognise as _recognise
+from b12lab._io.records import Block, RecordReader, Records, record_lines
+from b12lab._io.text import Text, open_text
 from b12lab.errors import ColumnError, InputFileError
 
 __all__ = ["CHUNK_BYTES", "Chunk", "detect_delimiter", "read_chunks"]
 
 CHUNK_BYTES = 16 << 20
 DELIMITERS = (",", ";", "\t", "|")
+_PYARROW_BLOCK = 1 << 20
+"""pyarrow's parsing block (its default); raised for a block holding a longer record."""
 
 
 @dataclass(frozen=True)
@@ -63,34 +67,42 @@ def read_chunks(
 def _csv_chunks(
     path: Path, chunk_bytes: int, delimiter: str | None, encoding: str
 ) -> Iterator[Chunk]:
-    names, delimiter = _csv_header(path, delimiter, encoding)
-    convert = pa_csv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()),
-        strings_can_be_null=True,
-        null_values=[""],
-        quoted_strings_can_be_null=True,
-    )
-    empty, consumed, lines_before = True, 0, 0
-    with open(path, "rb") as source:
-        for number, raw in enumerate(_record_blocks(source, chunk_bytes)):
-            consumed += len(raw)
-            data = _as_utf8(raw, encoding, lines_before, first=number == 0, path=path)
-            block = _parse_block(data, names, delimiter, convert, header=number == 0)
-            lines = _record_lines(data, header=number == 0) + lines_before
-            lines_before += raw.count(b"\n")
-            if len(lines) != len(block.frame):  # cannot happen for well-formed blocks
-                lines = np.full(len(block.frame), -1, dtype=np.int64)
-            if len(block.frame):
+    with open(path, "rb") as raw:
+        text = open_text(raw, encoding, path.name)
+        reader = RecordReader(text, path.name)
+        names, delimiter = _csv_header(reader, text, delimiter)
+        convert = pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        )
+        empty = True
+        for block in reader.blocks(chunk_bytes, delimiter.encode()):
+            chunk = _chunk(block, text, names, delimiter, convert)
+            if len(chunk.frame):
                 empty = False
-                yield Chunk(block.frame, lines, block.errors, consumed)
-    if empty:  # a header and no rows: the output still gets its header
+                yield chunk
+    if empty:  # a header and no rows: the output still has its header
         frame = pd.DataFrame({name: pd.Series(dtype=object) for name in names})
         nothing = np.zeros(0, dtype=np.int64)
         yield Chunk(frame, nothing, np.zeros(0, dtype=object), path.stat().st_size)
 
 
+def _chunk(
+    block: Block, text: Text, names: list[str], delimiter: str, convert: pa_csv.ConvertOptions
+) -> Chunk:
+    """One block parsed, each row with the line it starts on."""
+    data = text.checked(block.data, block.lines_before)
+    parsed = _parse_block(data, names, delimiter, convert, block.records)
+    lines = record_lines(data, block.records) + block.lines_before
+    if len(lines) != len(parsed.frame):  # cannot happen: pyarrow reads records as we do
+        lines = np.full(len(parsed.frame), -1, dtype=np.int64)
+    return Chunk(parsed.frame, lines, parsed.errors, text.position)
+
+
 @dataclass(frozen=True)
-class _Block:
+class _Parsed:
     frame: pd.DataFrame
     errors: npt.NDArray[np.object_]
 
@@ -100,9 +112,8 @@ def _parse_block(
     names: list[str],
     delimiter: str,
     convert: pa_csv.ConvertOptions,
-    *,
-    header: bool,
-) -> _Block:
+    records: Records,
+) -> _Parsed:
     """Parse whole records; ragged ones keep the fields they have and carry their reason."""
     ragged: list[_Ragged] = []
 
@@ -114,9 +125,15 @@ def _parse_block(
         return pa_csv.read_csv(
             pa.py_buffer(data),
             read_options=pa_csv.ReadOptions(
-                column_names=names, skip_rows=1 if header else 0, use_threads=threads
+                column_names=names,
+                use_threads=threads,
+                block_size=_block_size(records.longest(len(data))),
             ),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_aside),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=records.quoted_line_ends,
+                invalid_row_handler=keep_aside,
+            ),
             convert_options=convert,
         )
 
@@ -127,11 +144,17 @@ def _parse_block(
     frame = table.to_pandas()
     errors = np.full(len(frame), "", dtype=object)
     if ragged:
-        frame, errors = _with_ragged_rows(frame, ragged, delimiter, header=header)
+        frame, errors = _with_ragged_rows(frame, ragged, delimiter)
     errors[_repeated_header(frame, names) & (errors == "")] = (
         "repeated_header: this line repeats the header"
     )
-    return _Block(frame, errors)
+    return _Parsed(frame, errors)
+
+
+def _block_size(longest: int) -> int:
+    """pyarrow's block size: a record longer than a block would stop the parse ("straddling
+    object"), so a block holding one gets blocks twice its length."""
+    return int(min(max(_PYARROW_BLOCK, 2 * longest), (1 << 31) - 1))
 
 
 def _repeated_header(frame: pd.DataFrame, names: list[str]) -> npt.NDArray[np.bool_]:
@@ -159,12 +182,11 @@ class _Ragged:
 
 
 def _with_ragged_rows(
-    frame: pd.DataFrame, ragged: Sequence[_Ragged], delimiter: str, *, header: bool
+    frame: pd.DataFrame, ragged: Sequence[_Ragged], delimiter: str
 ) -> tuple[pd.DataFrame, npt.NDArray[np.object_]]:
     """Ragged records put back in place with their fields, so the row can still be identified."""
     total = len(frame) + len(ragged)
-    # pyarrow numbers records from 1, the skipped header included.
-    positions = np.array([row.number - (2 if header else 1) for row in ragged], dtype=np.int64)
+    positions = np.array([row.number - 1 for row in ragged], dtype=np.int64)  # numbered from 1
     valid = np.ones(total, dtype=bool)
     valid[positions] = False
     cells = np.empty((total, frame.shape[1]), dtype=object)
@@ -190,65 +212,35 @@ def _fields(text: str, delimiter: str, width: int) -> list[str | None]:
     return kept + [None] * (width - len(kept))
 
 
-def _record_lines(data: bytes, *, header: bool) -> npt.NDArray[np.int64]:
-    """The 1-based line (within ``data``) on which each non-blank record starts."""
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buffer == ord("\n"))
-    if b'"' in data:  # newlines inside quoted fields do not end records
-        quotes = np.flatnonzero(buffer == ord('"'))
-        ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
-    else:
-        ends = newlines
-    starts = np.concatenate([[0], ends + 1])
-    stops = np.append(ends, buffer.shape[0])
-    length = stops - starts
-    last = np.minimum(starts, max(buffer.shape[0] - 1, 0))
-    carriage = buffer[last] == ord("\r") if buffer.shape[0] else np.zeros(len(starts), dtype=bool)
-    blank = (length == 0) | ((length == 1) & carriage)
-    lines: npt.NDArray[np.int64] = np.searchsorted(newlines, starts[~blank]).astype(np.int64) + 1
-    return lines[1:] if header else lines
-
-
-def _as_utf8(raw: bytes, encoding: str, lines_before: int, *, first: bool, path: Path) -> bytes:
-    """The block as UTF-8; a byte that does not decode is an error naming its line."""
-    codec = (
-        "utf-8-sig"
-        if first and encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        else encoding
-    )
-    try:
-        text = raw.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = lines_before + raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(
-            f"{path.name}: line {line} is not valid {encoding}; if the file comes from a "
-            "Windows or older laboratory system, try --encoding cp1252 (or latin-1)",
-            line=line,
-            encoding=encoding,
-        ) from None
-    except LookupError:
-        raise InputFileError(f"unknown encoding {encoding!r}", encoding=encoding) from None
-    return raw if codec in ("utf-8", "utf8") else text.encode("utf-8")
-
-
-def _csv_header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str], str]:
-    """Column names from the first record, with duplicates made unique (``name.1``)."""
-    with open(path, "rb") as source:
-        head = source.read(1 << 16)
-    text = _as_utf8(head[: _last_record_end_or_all(head)], encoding, 0, first=True, path=path)
-    first_line = text.decode("utf-8").splitlines()[0] if text.strip() else ""
-    if not first_line.strip():
-        raise InputFileError(f"{path.name}: the file is empty; expected a header line")
-    chosen = delimiter or detect_delimiter(first_line)
-    names = next(csv.reader(io.StringIO(first_line), delimiter=chosen))
+def _csv_header(reader: RecordReader, text: Text, delimiter: str | None) -> tuple[list[str], str]:
+    """Column names from the first record, with duplicates made unique (``name.1``), and the
+    delimiter."""
+    header = _header_line(reader, text, delimiter)
+    chosen = delimiter or detect_delimiter(header)
+    names = next(csv.reader(io.StringIO(header, newline=""), delimiter=chosen))
     twice = sorted({n for n in names if names.count(n) > 1 and _recognise(_bare(n)) is not None})
     if twice:
         raise ColumnError(
-            f"{path.name}: the header names {', '.join(map(repr, twice))} more than once; "
+            f"{text.name}: the header names {', '.join(map(repr, twice))} more than once; "
             "keep one, or rename one and choose it with --map",
             columns=tuple(names),
         )
     return _unique(names), chosen
+
+
+def _header_line(reader: RecordReader, text: Text, delimiter: str | None) -> str:
+    """The first record, however long, without its line end."""
+    block = reader.header((delimiter or "".join(DELIMITERS)).encode())
+    header = "" if block is None else text.checked(block.data, 0).decode("utf-8")
+    if not header.strip():
+        raise InputFileError(f"{text.name}: the file is empty; expected a header line")
+    if "\0" in header:
+        raise InputFileError(
+            f"{text.name}: the header holds NUL characters, as UTF-16 or UTF-32 text without a "
+            "byte order mark does; give --encoding utf-16 (or utf-32)",
+            encoding=text.encoding,
+        )
+    return header.removesuffix("\n").removesuffix("\r")
 
 
 def detect_delimiter(header: str) -> str:
@@ -272,40 +264,6 @@ def _unique(names: list[str]) -> list[str]:
         seen[name] = count + 1
         unique.append(name if count == 0 else f"{name}.{count}")
     return unique
-
-
-def _last_record_end_or_all(data: bytes) -> int:
-    end = _last_record_end(data)
-    return end + 1 if end >= 0 else len(data)
-
-
-def _record_blocks(source: IO[bytes], size: int) -> Iterator[bytes]:
-    """Blocks of about ``size`` bytes that end at a line end outside any quoted field."""
-    carry = b""
-    while True:
-        data = source.read(size)
-        if not data:
-            if carry:
-                yield carry
-            return
-        block = carry + data
-        cut = _last_record_end(block)
-        if cut < 0:  # no complete record yet: read more
-            carry = block
-            continue
-        yield block[: cut + 1]
-        carry = block[cut + 1 :]
-
-
-def _last_record_end(block: bytes) -> int:
-    """Index of the last newline outside quotes, or -1; the block starts outside quotes, and
-    quotes pair up (``""`` inside a quoted field escapes one)."""
-    position = block.rfind(b"\n")
-    while position >= 0:
-        if block.count(b'"', 0, position) % 2 == 0:
-            return position
-        position = block.rfind(b"\n", 0, position)
-    return -1
 
 
 def _parquet_chunks(path: Path) -> Iterator[Chunk]:
