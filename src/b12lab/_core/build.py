@@ -296,10 +296,14 @@ def _marker_columns(
     canonical = observed.canonical()
     value = np.where(np.isinf(canonical.hi), canonical.lo, canonical.hi)
     value = np.where(canonical.present, value, np.nan)
+    shown = observed.present
+    misplaced = outcome.errors.from_reader
+    if misplaced.any():  # a ragged line's cells may sit in the wrong columns: show none
+        shown = shown & ~misplaced
     new: dict[str, object] = {
-        f"{PREFIX}{analyte}": observed.per_row(value),
+        f"{PREFIX}{analyte}": np.where(shown, observed.per_row(value), np.nan),
         f"{PREFIX}{analyte}_censoring": labelled(
-            np.where(observed.present, column.rows, len(column.signs)), [*column.signs, ""]
+            np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
         ),
     }
     if _banded(outcome.policy, analyte):

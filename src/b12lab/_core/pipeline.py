@@ -80,6 +80,13 @@ class RowErrors:
         ok: npt.NDArray[np.bool_] = self.codes < 0
         return ok
 
+    @property
+    def from_reader(self) -> npt.NDArray[np.bool_]:
+        """Rows whose error came with the row (a ragged line): their cells may be misplaced."""
+        known = np.array([isinstance(e, str) for e in self.errors] + [False], dtype=bool)
+        from_reader: npt.NDArray[np.bool_] = known[self.codes]  # code -1 picks the last, False
+        return from_reader
+
     def message(self, index: int) -> str:
         """The row error as batch output writes it: ``code: message``."""
         error = self.errors[index] if index >= 0 else ""
