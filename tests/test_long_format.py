@@ -78,7 +78,9 @@ def test_without_time_two_visits_of_one_patient_conflict(export: pd.DataFrame) -
     out = classify_long(export, unit="unit")
     assert out["b12lab_error"].iloc[0] == (
         "duplicate_result: b12: 2 different results in this group; "
-        "duplicate_result: mma: 2 different results in this group"
+        "duplicate_result: mma: 2 different results in this group (if these are separate "
+        "collections, give the collection time column (here perhaps 'collected'): time=, on the "
+        "command line --time)"
     )
     assert out["b12"].iloc[0] == "160 pg/mL | 420 pmol/L"
 
@@ -195,7 +197,8 @@ def test_a_group_of_unknown_tests_only_is_kept() -> None:
     out = classify_long(df, unit="unit")
     assert list(out["patient_id"]) == ["P1", "P2"]
     assert list(out["b12lab_ignored_results"]) == [0, 2]
-    assert list(out["b12lab_category"]) == ["deficiency_unlikely", "insufficient_data"]
+    assert list(out["b12lab_category"]) == ["deficiency_unlikely", ""]
+    assert out["b12lab_error"].iloc[1].startswith("no_known_test:")
 
 
 def test_context_columns_are_carried_per_group() -> None:
@@ -217,10 +220,22 @@ def test_context_columns_are_carried_per_group() -> None:
     )
 
 
+def test_common_long_export_names_are_found_without_options() -> None:
+    df = pd.DataFrame({"MRN": ["P1"], "Test Name": ["b12"], "Result": ["300 pmol/L"]})
+    assert classify_long(df)["b12lab_category"].iloc[0] == "deficiency_unlikely"
+    assert classify_long(df)["MRN"].iloc[0] == "P1"
+
+
+def test_two_candidates_for_one_role_are_refused() -> None:
+    df = pd.DataFrame({"mrn": ["P1"], "patient_id": ["P1"], "test": ["b12"], "value": ["1"]})
+    with pytest.raises(b12lab.ColumnError, match="could each be the patient column"):
+        classify_long(df)
+
+
 def test_missing_columns_are_named_with_what_was_found() -> None:
     df = pd.DataFrame({"MRN": ["P1"], "Test Name": ["b12"], "Result": ["300 pmol/L"]})
-    with pytest.raises(b12lab.ColumnError, match=r"'patient_id', 'test', 'value'.*MRN, Test Name"):
-        classify_long(df)
+    with pytest.raises(b12lab.ColumnError, match=r"no test column found.*test="):
+        classify_long(df.rename(columns={"Test Name": "Untersuchung"}))
     with pytest.raises(b12lab.ColumnError, match="'drawn'"):
         classify_long(df, patient="MRN", test="Test Name", value="Result", time="drawn")
     out = classify_long(df, patient="MRN", test="Test Name", value="Result")
@@ -315,9 +330,12 @@ def test_every_group_equals_classify_of_its_values(
         seen.add(key)
         expected = dict(visits[key])
         ignored = expected.pop("_ignored")
+        assert out["b12lab_ignored_results"].iloc[row] == ignored
+        if ignored and not set(expected) & set(ANALYTES):
+            assert out["b12lab_error"].iloc[row].startswith("no_known_test:")
+            continue
         single = b12lab.classify(**expected)
         assert out["b12lab_error"].iloc[row] == ""
-        assert out["b12lab_ignored_results"].iloc[row] == ignored
         assert out["b12lab_category"].iloc[row] == single.category.value
         assert out["b12lab_rule"].iloc[row] == (single.rule or "")
         assert set(filter(None, str(out["b12lab_flags"].iloc[row]).split(";"))) == {
@@ -339,7 +357,9 @@ def test_row_errors_go_to_their_group_with_its_other_errors() -> None:
     out = classify_long(df, unit="unit", row_errors=failed)
     assert list(out["b12lab_error"]) == [
         "line 4: ragged_row: expected 5 fields, found 3; "
-        "duplicate_result: b12: 2 different results in this group",
+        "duplicate_result: b12: 2 different results in this group (if these are separate "
+        "collections, give the collection time column (here perhaps 'collected'): time=, on the "
+        "command line --time)",
         "",
     ]
     assert list(out["b12lab_category"]) == ["", "deficiency_likely"]
@@ -418,3 +438,18 @@ def test_context_spellings_that_mean_the_same_do_not_conflict() -> None:
     out = classify_long(export)
     assert out["b12lab_error"].iloc[0] == ""
     assert out["b12lab_error"].iloc[1].startswith("conflicting_context: sex")
+
+
+def test_a_collection_of_unknown_tests_says_so() -> None:
+    export = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2"],
+            "test": ["HB", "MCV", "14685-2"],
+            "value": ["130 g/L", "101 fL", "300 pmol/L"],
+        }
+    )
+    out = classify_long(export)
+    assert out["b12lab_error"].iloc[0].startswith("no_known_test: none of the 2 result(s)")
+    assert out["b12lab_category"].iloc[0] == ""
+    assert out["b12lab_error"].iloc[1] == ""  # LOINC 14685-2 is total B12 in moles per volume
+    assert out["b12lab_category"].iloc[1] == "deficiency_unlikely"

@@ -73,6 +73,7 @@ class ErrorCode(enum.StrEnum):
     RAGGED_ROW = "ragged_row"
     REPEATED_HEADER = "repeated_header"
     DUPLICATE_RESULT = "duplicate_result"
+    NO_KNOWN_TEST = "no_known_test"
 
 
 class B12LabError(Exception):

@@ -10,7 +10,9 @@ References
     ng/mL x 2.265 = nmol/L), CDC.
 [2] PubChem / NLM LHNCBC flowsheet-lhc h17.js (folate 441.4 g/mol; methylmalonate 116.0733).
 [3] Molar masses from the molecular formula with IUPAC standard atomic weights.
-[4] LOINC codes as listed by NLM (LHNCBC/flowsheet-lhc h17.js), ARUP 0070150, Mayo MMAP.
+[4] LOINC codes as listed by NLM (LHNCBC/flowsheet-lhc h17.js), ARUP 0070150, Mayo MMAP;
+    14685-2 "Cobalamin (Vitamin B12) [Moles/volume] in Serum or Plasma" (Vit B12 SerPl-sCnc)
+    from a LOINC table extract.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ ANALYTES: dict[str, Analyte] = {
             canonical_unit="pmol/L",
             molar_mass=1355.37,
             molar_mass_source="cyanocobalamin C63H88CoN14O14P [3]; reproduces pg/mL x 0.738 [1]",
-            loinc=("2132-9",),
+            loinc=("2132-9", "14685-2"),
             aliases=("b12", "vitamin b12", "vit b12", "cobalamin", "total b12", "serum b12"),
         ),
         Analyte(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from b12lab._core import build
-from b12lab._core.analytes import ANALYTES
+from b12lab._core.analytes import ANALYTES, get_analyte
 from b12lab._core.columns import PREFIX, describe_headers, plan_columns
 from b12lab._core.numerals import Decimal
 from b12lab._core.pipeline import Inputs, ResultColumn, run
@@ -50,10 +50,11 @@ def classify_frame(
     """
     policy = resolve(table, laboratory)
     found, unit_columns = _find_columns(df, columns or {})
+    given_units = {get_analyte(name).name: unit for name, unit in (units or {}).items()}
     results = {
         analyte: ResultColumn(
             df[found[analyte][0]],
-            (units or {}).get(analyte, found[analyte][1]),
+            given_units.get(analyte, found[analyte][1]),
             df[unit_columns[analyte]] if analyte in unit_columns else None,
         )
         for analyte in ANALYTES

@@ -144,14 +144,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     long = classify.add_argument_group("long format (one row per result; read whole)")
     long.add_argument("--long", action="store_true", help="input has one row per result")
-    long.add_argument("--patient", default="patient_id", help="patient or specimen id column")
-    long.add_argument("--time", default=None, help="collection time column")
+    long.add_argument(
+        "--patient",
+        default=None,
+        help="patient or specimen id column (default: patient_id, mrn, ...)",
+    )
+    long.add_argument(
+        "--time", default=None, help="collection time column (default: collection_datetime, ...)"
+    )
     long.add_argument(
         "--window", default=None, help="results within this of a visit's first, e.g. 24h"
     )
-    long.add_argument("--test", default="test", help="test code (LOINC) or name column")
-    long.add_argument("--value", default="value", help="result column")
-    long.add_argument("--unit-column", default=None, help="unit column, if units are apart")
+    long.add_argument(
+        "--test", default=None, help="test code (LOINC) or name column (default: test, loinc, ...)"
+    )
+    long.add_argument("--value", default=None, help="result column (default: value, result, ...)")
+    long.add_argument(
+        "--unit-column", default=None, help="unit column, if units are apart (default: unit, ...)"
+    )
     dialect = classify.add_argument_group("CSV dialect")
     dialect.add_argument(
         "--delimiter", default=None, help="field separator (default: detected from the header)"

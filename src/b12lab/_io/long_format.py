@@ -24,6 +24,7 @@ counted in ``b12lab_ignored_results`` and otherwise ignored.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -36,7 +37,7 @@ from b12lab._core.context import Read, read_age, read_pregnant, read_sex
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import RESULT_PATTERN
 from b12lab._core.numerals import Decimal
-from b12lab.errors import B12LabError, ColumnError, InvalidValueError
+from b12lab.errors import B12LabError, ColumnError, ErrorCode, InvalidValueError
 from b12lab.tables import Table
 
 __all__ = ["classify_long"]
@@ -48,14 +49,23 @@ _SIGNIFICANT = 9
 _CONFLICT = "different results in this group"
 
 
+def _separate(time_column: str | None) -> str:
+    """How to tell collections apart, naming the export's time column when it has one."""
+    named = f" (here perhaps {time_column!r})" if time_column else ""
+    return (
+        " (if these are separate collections, give the collection time column"
+        f"{named}: time=, on the command line --time)"
+    )
+
+
 def classify_long(
     df: pd.DataFrame,
     *,
-    patient: str = "patient_id",
+    patient: str | None = None,
     time: str | None = None,
     window: pd.Timedelta | str | None = None,
-    test: str = "test",
-    value: str = "value",
+    test: str | None = None,
+    value: str | None = None,
     unit: str | None = None,
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
@@ -83,20 +93,28 @@ def classify_long(
     in :func:`~b12lab.classify_frame`. ``row_errors`` (one message per row, ``""`` for none)
     marks rows already known to be unusable: their group gets the error, and no category.
     """
-    _require(df, [patient, test, value] + [c for c in (time, unit) if c is not None])
+    named = _long_columns(df, patient=patient, test=test, value=value, unit=unit, time=time)
+    patient, test, value, unit = (named[k] or "" for k in ("patient", "test", "value", "unit"))
+    unit_column = unit or None
     tests, chosen = _mapping(df, columns or {})
     failed = _failed_rows(row_errors, len(df))
     span = _window(time, window)
     times = _times(df, time, failed != "") if time is not None else None
     ids, first, last = _groups(df[patient], times, span)
     analyte = _recognise(df[test], tests)
-    cells = _cells(df[value], None if unit is None else df[unit], analyte, _units(units or {}))
+    cells = _cells(
+        df[value], None if unit_column is None else df[unit_column], analyte, _units(units or {})
+    )
     used = analyte.notna().to_numpy() & cells.notna().to_numpy()
     wide, shown, duplicates = _pivot(ids[used], analyte[used], cells[used], len(first), decimal)
-    taken = {patient, test, value, time, unit}
+    if time is None:
+        duplicates = duplicates + _separate(named["time_hint"])
+    taken = {patient, test, value, time, unit_column}
     context, conflicts = _context(df, ids, len(first), taken, chosen)
+    ignored = np.bincount(ids[analyte.isna().to_numpy()], minlength=len(first))
     group_errors = np.full(len(first), "", dtype=object)
-    joined = _join_errors(_errors_by_group(ids, failed), duplicates, conflicts)
+    unread = _all_ignored(ids, analyte.notna().to_numpy() | (failed != ""), ignored)
+    joined = _join_errors(_errors_by_group(ids, failed), duplicates, conflicts, unread)
     group_errors[joined.index.to_numpy()] = joined.to_numpy(dtype=object)
     out = _classify(
         wide,
@@ -108,9 +126,7 @@ def classify_long(
         decimal=decimal,
     )
     out[list(shown.columns)] = shown
-    out[f"{PREFIX}ignored_results"] = np.bincount(
-        ids[analyte.isna().to_numpy()], minlength=len(first)
-    )
+    out[f"{PREFIX}ignored_results"] = ignored
     keys = {patient: df[patient].iloc[first].to_numpy()}
     if times is not None:
         keys[f"{PREFIX}group_start"] = times.iloc[first].to_numpy()
@@ -197,13 +213,82 @@ def _errors_by_group(ids: np.ndarray, failed: np.ndarray) -> pd.Series:
     return by_group
 
 
+_LONG_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "patient": (
+        "patient_id",
+        "patient",
+        "patient id",
+        "mrn",
+        "subject",
+        "person_id",
+        "specimen_id",
+    ),
+    "test": ("test", "loinc", "loinc_code", "test_code", "test code", "test_name", "analyte"),
+    "value": ("value", "result", "result_value", "value_as_number", "result value"),
+    "unit": ("unit", "units", "result_unit", "unit_of_measure"),
+    "time": (
+        "collection_datetime",
+        "collection_time",
+        "collected",
+        "collection_date",
+        "specimen_collected",
+        "effective_datetime",
+    ),
+}
+"""Common long-export column names, found when the argument is not given."""
+_REQUIRED = ("patient", "test", "value")
+
+
+def _long_columns(df: pd.DataFrame, **given: str | None) -> dict[str, str | None]:
+    """Each role's column: as given, else the one column named by a common alias."""
+    lowered: dict[str, list[str]] = {}
+    for column in df.columns:
+        lowered.setdefault(_role_key(str(column)), []).append(str(column))
+    named: dict[str, str | None] = {}
+    for role, aliases in _LONG_ALIASES.items():
+        if given[role] is not None:
+            named[role] = given[role]
+            continue
+        candidates = [
+            c for alias in dict.fromkeys(map(_role_key, aliases)) for c in lowered.get(alias, [])
+        ]
+        if len(candidates) > 1:
+            raise ColumnError(
+                f"columns {', '.join(map(repr, candidates))} could each be the {role} column; "
+                f"choose one ({role}=, on the command line --{role})",
+                column=candidates[0],
+            )
+        named[role] = candidates[0] if candidates else None
+    missing = [role for role in _REQUIRED if named[role] is None]
+    if missing:
+        raise ColumnError(
+            f"no {' or '.join(missing)} column found; name it with "
+            f"{', '.join(f'{r}=' for r in missing)} (on the command line "
+            f"{', '.join(f'--{r}' for r in missing)}); common names are "
+            + "; ".join(f"{r}: {', '.join(_LONG_ALIASES[r][:4])}" for r in missing),
+            column=missing[0],
+        )
+    _require(df, [c for role, c in named.items() if c is not None and given[role] is not None])
+    # A time column changes how results group into collections: it is used only when named,
+    # and otherwise suggested where results of one patient conflict.
+    named["time_hint"], named["time"] = named["time"], given["time"]
+    return named
+
+
+def _role_key(name: str) -> str:
+    """``Test Name``, ``test_name`` and ``test-name`` are one name."""
+    return re.sub(r"[\s_-]+", "_", name.strip().lower())
+
+
 def _require(df: pd.DataFrame, needed: list[str]) -> None:
     missing = [name for name in needed if name not in df.columns]
     if missing:
+        known = {_role_key(alias) for aliases in _LONG_ALIASES.values() for alias in aliases}
+        named = [str(c) for c in df.columns if _role_key(str(c)) in known]
         raise ColumnError(
             f"column(s) {', '.join(map(repr, missing))} not in the data; pass the column names "
-            "as patient=, time=, test=, value=, unit=; found: "
-            f"{', '.join(map(str, df.columns)) or '(none)'}",
+            f"as patient=, time=, test=, value=, unit=; the data has {len(df.columns)} "
+            f"column(s){': ' + ', '.join(named) + ', ...' if named else ''}",
             column=missing[0],
             columns=tuple(map(str, df.columns)),
         )
@@ -517,6 +602,24 @@ def _context_keys(raw: pd.Series, key: str) -> pd.DataFrame:
             "text": texts[rows],
             "given": ~np.isnan(number) & (number >= 0) | (texts[rows] != ""),
         }
+    )
+
+
+def _all_ignored(ids: np.ndarray, known: np.ndarray, ignored: np.ndarray) -> pd.Series:
+    """Collections none of whose results is a test b12lab reads: an error, not "insufficient
+    data", since their results were there and were not read. ``known`` marks rows read (or
+    already failed, which say why themselves)."""
+    read = np.bincount(ids[known], minlength=ignored.shape[0])
+    groups = np.flatnonzero((read == 0) & (ignored > 0))
+    return pd.Series(
+        [
+            f"{ErrorCode.NO_KNOWN_TEST}: none of the {ignored[g]} result(s) of this collection "
+            "is a test b12lab reads; name the export's test codes with columns= (on the command "
+            "line --map ANALYTE=CODE)"
+            for g in groups
+        ],
+        index=groups,
+        dtype=object,
     )
 
 
