@@ -414,3 +414,27 @@ def test_summary_hints_at_unit_and_map_for_results_without_a_unit(tmp_path: Path
     assert "--map ANALYTE=COLUMN" in done.stderr
     clean = _run("classify", str(path), "--unit", "b12=pg/mL", "--unit", "mma=umol/L")
     assert "--unit ANALYTE=UNIT" not in clean.stderr
+
+
+@pytest.mark.parametrize("command", [["--help"], ["classify", "--help"]])
+def test_help_lists_analytes_and_default_table_without_heavy_imports(command: list[str]) -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from b12lab._io.cli import main\n"
+        "text = io.StringIO()\n"
+        "with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):\n"
+        f"    main({command!r})\n"
+        "loaded = [m for m in ('pandas', 'pint', 'pyarrow', 'pydantic') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "print(text.getvalue())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for analyte in b12lab.ANALYTES.values():
+        assert f"  {analyte.name} " in done.stdout
+        for alias in analyte.aliases:
+            assert alias in done.stdout
+    assert f"default table: {b12lab.tables.DEFAULT_TABLE}" in done.stdout
+    assert _run(*command).stdout == done.stdout.removesuffix("\n")

@@ -1,5 +1,8 @@
 """The ``b12lab`` command line.
 
+Modules that pull in pandas, pyarrow, pint or pydantic are imported inside the functions that
+need them, so ``b12lab --help`` and ``b12lab --version`` answer at once.
+
 Exit codes:
 
 * 0 — done (rows with errors are reported in ``b12lab_error`` and in the summary);
@@ -14,29 +17,23 @@ import argparse
 import errno
 import sys
 import tempfile
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
-from b12lab import __version__, tables
-from b12lab._core.columns import PREFIX
-from b12lab._core.frame import classify_frame
-from b12lab._core.measurements import measure
-from b12lab._core.policy import Policy, resolve
-from b12lab._core.units import conversion_factor, display_unit
-from b12lab._io.long_format import classify_long
-from b12lab._io.reading import CHUNK_BYTES, Chunk, read_chunks
 from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
-from b12lab._io.writing import output_format, writer
 from b12lab.errors import B12LabError, B12LabWarning, ErrorCode
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from b12lab._core.policy import Policy
+    from b12lab._io.reading import Chunk
 
 __all__ = ["main"]
 
@@ -72,9 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"b12lab: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, UnicodeDecodeError) and not _is_arrow_invalid(exc):
+            raise
         print(f"b12lab: error: cannot read {args.input}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _is_arrow_invalid(exc: Exception) -> bool:
+    """pyarrow's "cannot parse this" error; without pyarrow loaded, it cannot be one."""
+    arrow = sys.modules.get("pyarrow")
+    return arrow is not None and isinstance(exc, arrow.ArrowInvalid)
 
 
 def _os_error(exc: OSError) -> str:
@@ -96,12 +101,16 @@ class _Version(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
+        from b12lab import __version__
+
         print(f"b12lab {__version__}")
         parser.exit()
 
 
 def _output_path(text: str) -> Path | None:
     """``-o``: ``-`` for standard output, or a file whose extension names its format."""
+    from b12lab._io.writing import output_format
+
     if text == "-":
         return None
     path = Path(text)
@@ -113,17 +122,29 @@ def _output_path(text: str) -> Path | None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from b12lab.tables import DEFAULT_TABLE
+
+    epilog = _epilog()
     parser = argparse.ArgumentParser(
         prog="b12lab",
-        description="Cited, reproducible interpretation of vitamin B12 laboratory results. "
+        description="Cited, reproducible interpretation of vitamin B12 laboratory results.\n"
         "b12lab supports, and does not replace, clinical judgement.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--version", action=_Version, default=argparse.SUPPRESS, help="print the version and exit"
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    classify = commands.add_parser("classify", help="classify every row of a CSV or Parquet file")
+    classify = commands.add_parser(
+        "classify",
+        help="classify every row of a CSV or Parquet file",
+        description="Classify every row of a CSV or Parquet file, one patient per row\n"
+        "(or, with --long, one result per row).",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     classify.add_argument(
         "input", help="CSV or .parquet file, one patient per row; - reads standard input"
     )
@@ -134,7 +155,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write here; the extension names the format: .csv, .parquet or .pq, "
         ".ndjson or .jsonl (JSON lines); - or none: CSV to standard output",
     )
-    classify.add_argument("--table", default=None, help="table id or id@version")
+    classify.add_argument(
+        "--table", default=None, help=f"table id or id@version (default: {DEFAULT_TABLE})"
+    )
     classify.add_argument("--laboratory", default=None, help="laboratory table file or id")
     classify.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
     classify.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
@@ -171,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--chunk-bytes",
         type=int,
-        default=CHUNK_BYTES,
+        default=None,
         help="bytes of CSV read per chunk; memory use follows it (default: 16 MiB)",
     )
     classify.set_defaults(run=_classify)
@@ -188,6 +211,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _epilog() -> str:
+    """The analytes, the column names read as each, and the default table: what --map needs."""
+    from b12lab._core.analytes import ANALYTES
+    from b12lab.tables import DEFAULT_TABLE
+
+    indent = " " * 14
+    lines = ["analytes, and the column names read as each (in any case; --map ANALYTE=COLUMN"]
+    lines.append("for any other name):")
+    for analyte in ANALYTES.values():
+        lines.append(f"  {analyte.name:<12}{analyte.title} [{analyte.canonical_unit}]")
+        aliases = ", ".join(analyte.aliases)
+        lines += textwrap.wrap(aliases, width=90, initial_indent=indent, subsequent_indent=indent)
+    lines.append(f"\ndefault table: {DEFAULT_TABLE}, newest version (all tables: b12lab tables)")
+    return "\n".join(lines)
+
+
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
     pairs = {}
     for item in items:
@@ -199,6 +238,10 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    from b12lab import tables
+    from b12lab._core.policy import resolve
+    from b12lab._io.reading import CHUNK_BYTES
+
     laboratory = args.laboratory
     if laboratory is not None and Path(laboratory).suffix == ".toml":
         laboratory = tables.load_file(laboratory)
@@ -212,7 +255,8 @@ def _classify(args: argparse.Namespace) -> int:
     }
     policy = resolve(options["table"], laboratory)  # an unusable table fails before any input
     with _input_file(args.input) as (source, input_sha256):
-        reading = argparse.Namespace(**{**vars(args), "input": source})
+        chunk_bytes = args.chunk_bytes or CHUNK_BYTES
+        reading = argparse.Namespace(**{**vars(args), "input": source, "chunk_bytes": chunk_bytes})
         return _classify_file(reading, options, _record_maker(args, policy, input_sha256))
 
 
@@ -221,6 +265,10 @@ def _classify_file(
     options: dict[str, Any],
     make_record: Callable[[Progress], dict[str, Any]],
 ) -> int:
+    from b12lab._core.frame import classify_frame
+    from b12lab._io.long_format import classify_long
+    from b12lab._io.writing import writer
+
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     safe = not args.keep_formulas
@@ -297,6 +345,9 @@ def _record_maker(
     args: argparse.Namespace, policy: Policy, input_sha256: str
 ) -> Callable[[Progress], dict[str, Any]]:
     """What a finished run writes as its record (see run_record), given its counts."""
+    from b12lab import __version__
+    from b12lab._io.writing import output_format
+
     from_file = isinstance(args.laboratory, str) and Path(args.laboratory).suffix == ".toml"
     output = args.output
 
@@ -344,6 +395,11 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
     """Chunks of the input; a long export is read whole, since a visit may span chunks."""
+    import numpy as np
+    import pandas as pd
+
+    from b12lab._io.reading import Chunk, read_chunks
+
     chunks = read_chunks(
         args.input, chunk_bytes=args.chunk_bytes, delimiter=args.delimiter, encoding=args.encoding
     )
@@ -368,6 +424,11 @@ def _with_lines(result: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
 
     Works on the error column's codes: only the failed rows are touched.
     """
+    import numpy as np
+    import pandas as pd
+
+    from b12lab._core.columns import PREFIX
+
     column = result[f"{PREFIX}error"].astype("category")
     codes = column.cat.codes.to_numpy()
     categories = np.asarray(column.cat.categories.astype(str), dtype=object)
@@ -385,6 +446,8 @@ def _with_lines(result: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
 
 def _count(progress: Progress, result: pd.DataFrame, consumed: int) -> None:
     """Counts per category and per error code, from the (categorical) columns' value counts."""
+    from b12lab._core.columns import PREFIX
+
     progress.rows += len(result)
     progress.bytes_read = consumed
     for category, count in result[f"{PREFIX}category"].value_counts().items():
@@ -429,6 +492,8 @@ def _summary(progress: Progress) -> None:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    from b12lab import tables
+
     if args.table is None:
         for spec in tables.available():
             table = tables.load(spec)
@@ -445,6 +510,9 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from b12lab._core.measurements import measure
+    from b12lab._core.units import conversion_factor, display_unit
+
     measured = measure(args.value, analyte=args.analyte)
     target = args.to or None
     converted = measured.to(target) if target else measured.canonical()
