@@ -8,17 +8,21 @@ Exit codes:
 * 0 — done (rows with errors are reported in ``b12lab_error`` and in the summary);
 * 1 — ``--strict`` was given and at least one row has an error;
 * 2 — the command could not run: bad arguments, unreadable or missing file, missing column,
-  unknown table or unit.
+  unknown table or unit;
+* 70 — an unexpected internal error (the traceback is printed); never 1, which means row errors;
+* 130 — interrupted (Ctrl-C); 141 — the reader of the output went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import tempfile
 import textwrap
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -38,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_FAILED = 0, 1, 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 128 + 2, 128 + 13  # as if killed by SIGINT, SIGPIPE
+MIN_CHUNK_BYTES = 64
+"""Smaller blocks only cost time; a block may hold less than one record and still work."""
 UNIT_HINT = (
     "  hint: a result without a unit, or in a unit b12lab does not know, is not classified; "
     "give the unit of a column's bare numbers with --unit ANALYTE=UNIT (e.g. --unit b12=pg/mL), "
@@ -66,14 +74,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except B12LabError as exc:
         print(f"b12lab: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as exc:
         print(f"b12lab: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("b12lab: interrupted; no output file was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
-        if not isinstance(exc, UnicodeDecodeError) and not _is_arrow_invalid(exc):
-            raise
-        print(f"b12lab: error: cannot read {args.input}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        if isinstance(exc, UnicodeDecodeError) or _is_arrow_invalid(exc):
+            name = getattr(args, "input", "the input")
+            print(f"b12lab: error: cannot read {name}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        traceback.print_exc()
+        print(f"b12lab: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _reader_gone() -> int:
+    """Whoever read the output stopped early (``| head``): stop quietly, as other tools do.
+
+    Standard output is pointed at the null device so that Python's own flush at exit does not
+    fail on the closed pipe again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _is_arrow_invalid(exc: Exception) -> bool:
@@ -119,6 +147,28 @@ def _output_path(text: str) -> Path | None:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return path
+
+
+def _chunk_bytes(text: str) -> int:
+    """``--chunk-bytes``: a whole number of bytes, not below the minimum."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
+    if value < MIN_CHUNK_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_CHUNK_BYTES} bytes, got {value}")
+    return value
+
+
+def _delimiter(text: str) -> str:
+    """``--delimiter``: one character; ``\\t`` means tab, as a shell passes it unexpanded."""
+    value = "\t" if text == "\\t" else text
+    if len(value) != 1 or value in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character other than a quote or line end, such as ';' or \\t for "
+            f"tab; got {text!r}"
+        )
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,7 +227,10 @@ def _parser() -> argparse.ArgumentParser:
     long.add_argument("--unit-column", default=None, help="unit column, if units are apart")
     dialect = classify.add_argument_group("CSV dialect")
     dialect.add_argument(
-        "--delimiter", default=None, help="field separator (default: detected from the header)"
+        "--delimiter",
+        type=_delimiter,
+        default=None,
+        help="field separator, one character; \\t for tab (default: detected from the header)",
     )
     dialect.add_argument(
         "--decimal",
@@ -193,9 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     classify.add_argument(
         "--chunk-bytes",
-        type=int,
+        type=_chunk_bytes,
         default=None,
-        help="bytes of CSV read per chunk; memory use follows it (default: 16 MiB)",
+        help="bytes of CSV read per chunk; memory use follows it "
+        f"(default: 16 MiB, at least {MIN_CHUNK_BYTES})",
     )
     classify.set_defaults(run=_classify)
 
