@@ -373,6 +373,20 @@ def test_json_lines_output(tmp_path: Path, suffix: str) -> None:
     assert _record(out)["output"]["format"] == "ndjson"
 
 
+def test_json_lines_escape_what_json_and_line_readers_need(tmp_path: Path) -> None:
+    notes = ['say "hi"', "back\\slash", "two\nlines", "tab\there", "line\u2028end", "µ", "=1+1"]
+    path = tmp_path / "notes.csv"
+    pd.DataFrame({"b12": ["160 pg/mL"] * len(notes), "note": notes}).to_csv(path, index=False)
+    out = tmp_path / "out.ndjson"
+    done = _run("classify", str(path), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    *lines, last = out.read_bytes().split(b"\n")
+    assert last == b""
+    rows = [json.loads(line) for line in lines]
+    assert [row["note"] for row in rows] == notes  # formulas matter to spreadsheets, not JSON
+    assert "\u2028".encode() not in out.read_bytes()
+
+
 def test_pq_is_parquet(tmp_path: Path) -> None:
     out = tmp_path / "out.pq"
     assert _run("classify", str(EXAMPLE), "-o", str(out)).returncode == 0

@@ -67,29 +67,32 @@ class Progress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except B12LabError as exc:
-        print(f"b12lab: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except BrokenPipeError:
+    except (Exception, KeyboardInterrupt) as exc:
+        return _failed(exc, getattr(args, "input", "the input"))
+
+
+def _failed(exc: BaseException, input_name: str) -> int:
+    """Report a failure in one line (a defect with its traceback) and give its exit status."""
+    if isinstance(exc, BrokenPipeError):
         return _reader_gone()
-    except OSError as exc:
-        print(f"b12lab: error: {_os_error(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("b12lab: interrupted; no output file was written", file=sys.stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        print("b12lab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:
-        if isinstance(exc, UnicodeDecodeError) or _is_arrow_invalid(exc):
-            name = getattr(args, "input", "the input")
-            print(f"b12lab: error: cannot read {name}: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        traceback.print_exc()
+    if isinstance(exc, B12LabError):
+        message = str(exc)
+    elif isinstance(exc, OSError):
+        message = _os_error(exc)
+    elif isinstance(exc, UnicodeDecodeError) or _is_arrow_invalid(exc):
+        message = f"cannot read {input_name}: {exc}"
+    else:
+        traceback.print_exception(exc)
         print(f"b12lab: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    print(f"b12lab: error: {message}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _reader_gone() -> int:
@@ -104,7 +107,7 @@ def _reader_gone() -> int:
     return EXIT_BROKEN_PIPE
 
 
-def _is_arrow_invalid(exc: Exception) -> bool:
+def _is_arrow_invalid(exc: BaseException) -> bool:
     """pyarrow's "cannot parse this" error; without pyarrow loaded, it cannot be one."""
     arrow = sys.modules.get("pyarrow")
     return arrow is not None and isinstance(exc, arrow.ArrowInvalid)
@@ -297,7 +300,7 @@ def _classify(args: argparse.Namespace) -> int:
     from b12lab._io.reading import CHUNK_BYTES
 
     laboratory = args.laboratory
-    if laboratory is not None and Path(laboratory).suffix == ".toml":
+    if _laboratory_file(args) is not None:
         laboratory = tables.load_file(laboratory)
     options: dict[str, Any] = {
         "columns": _pairs(args.map, "map"),
@@ -374,7 +377,7 @@ def _input_file(name: str) -> Iterator[tuple[Path, str]]:
         return
     if name != "-" and not path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file", name)
-    if path.is_dir():
+    if name != "-" and path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
     with tempfile.TemporaryDirectory(prefix="b12lab-") as directory, ExitStack() as stack:
         source: IO[bytes] = (
@@ -402,7 +405,6 @@ def _record_maker(
     from b12lab import __version__
     from b12lab._io.writing import output_format
 
-    from_file = isinstance(args.laboratory, str) and Path(args.laboratory).suffix == ".toml"
     output = args.output
 
     def make(progress: Progress) -> dict[str, Any]:
@@ -410,7 +412,7 @@ def _record_maker(
             version=__version__,
             table=policy.table,
             laboratory=policy.laboratory,
-            laboratory_path=args.laboratory if from_file else None,
+            laboratory_path=_laboratory_file(args),
             options=_record_options(args),
             input_name=args.input,
             input_sha256=input_sha256,
@@ -426,6 +428,12 @@ def _record_maker(
         )
 
     return make
+
+
+def _laboratory_file(args: argparse.Namespace) -> str | None:
+    """``--laboratory`` as given, if it names a table file rather than a shipped table."""
+    given: str | None = args.laboratory
+    return given if given is not None and Path(given).suffix == ".toml" else None
 
 
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:
