@@ -154,6 +154,16 @@ def test_accessor_when_pandas_is_imported_after_b12lab() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_accessor_when_pandas_is_looked_for_before_it_is_imported() -> None:
+    done = _python(
+        "import importlib.util, sys, b12lab\n"
+        "assert importlib.util.find_spec('pandas') is not None\n"
+        "assert 'pandas' not in sys.modules\n"
+        "import pandas as pd\n" + ACCESSOR_WORKS
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_accessor_when_pandas_is_imported_before_b12lab() -> None:
     done = _python(
         "import sys, pandas as pd, b12lab\n"

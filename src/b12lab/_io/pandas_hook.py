@@ -3,7 +3,7 @@
 ``import b12lab`` must stay cheap, yet ``df.b12lab.classify()`` must work whether pandas was
 imported before b12lab or after it. If pandas is already loaded the accessor is registered at
 once; otherwise a finder at the front of :data:`sys.meta_path` waits for ``import pandas``, lets
-the normal finders and loader do all the work, registers the accessor right after pandas has
+the other finders and the loader do all the work, registers the accessor right after pandas has
 executed, and removes itself.
 """
 
@@ -45,19 +45,19 @@ class _PandasFinder:
     ) -> ModuleSpec | None:
         if fullname != "pandas":
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)  # one use only, and never asked about pandas twice
-        spec = _find_elsewhere(fullname, path, target)
+        spec = _find_elsewhere(self, fullname, path, target)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            _register_after(spec.loader)
+            _register_after(spec.loader, self)
         return spec
 
 
 def _find_elsewhere(
-    fullname: str, path: Sequence[str] | None, target: ModuleType | None
+    hook: _PandasFinder, fullname: str, path: Sequence[str] | None, target: ModuleType | None
 ) -> ModuleSpec | None:
-    """The spec the remaining finders give, as if this hook had not been there."""
+    """The spec the other finders give, as if this hook had not been there."""
     for finder in list(sys.meta_path):
+        if finder is hook:
+            continue
         find_spec = getattr(finder, "find_spec", None)
         spec: ModuleSpec | None = find_spec(fullname, path, target) if find_spec else None
         if spec is not None:
@@ -65,8 +65,13 @@ def _find_elsewhere(
     return None
 
 
-def _register_after(loader: object) -> None:
-    """Wrap this loader object's ``exec_module``: run it, restore it, register the accessor."""
+def _register_after(loader: object, hook: _PandasFinder) -> None:
+    """Wrap this loader object's ``exec_module``: run it, restore it, register the accessor.
+
+    The hook leaves :data:`sys.meta_path` only once pandas has executed: a mere
+    ``importlib.util.find_spec("pandas")`` (a common "is pandas installed?" check) also asks the
+    finders, and the spec it gets may never be loaded.
+    """
     original = loader.exec_module  # type: ignore[attr-defined]
 
     def exec_module(module: ModuleType) -> None:
@@ -74,6 +79,8 @@ def _register_after(loader: object) -> None:
             original(module)
         finally:
             del loader.exec_module  # type: ignore[attr-defined]
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
         importlib.import_module(_ACCESSOR)
 
     loader.exec_module = exec_module  # type: ignore[attr-defined]
