@@ -79,7 +79,7 @@ def output_format(path: Path | None) -> str:
 class Output:
     """Appends result chunks with ``write``; ``record`` (JSON text), if set, goes with them.
 
-    A Parquet file carries the record in its metadata; a file output gets it beside it, as
+    Parquet carries the record in its metadata; a regular file also gets it beside it, as
     ``<name>.b12lab.json``. Both appear only when the whole run succeeded.
     """
 
