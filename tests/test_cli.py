@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import b12lab
+from b12lab._io import cli
 from b12lab._io.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -468,6 +470,20 @@ def test_json_lines_output(tmp_path: Path, suffix: str) -> None:
     assert _record(out)["output"]["format"] == "ndjson"
 
 
+def test_json_lines_escape_what_json_and_line_readers_need(tmp_path: Path) -> None:
+    notes = ['say "hi"', "back\\slash", "two\nlines", "tab\there", "line\u2028end", "µ", "=1+1"]
+    path = tmp_path / "notes.csv"
+    pd.DataFrame({"b12": ["160 pg/mL"] * len(notes), "note": notes}).to_csv(path, index=False)
+    out = tmp_path / "out.ndjson"
+    done = _run("classify", str(path), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    *lines, last = out.read_bytes().split(b"\n")
+    assert last == b""
+    rows = [json.loads(line) for line in lines]
+    assert [row["note"] for row in rows] == notes  # formulas matter to spreadsheets, not JSON
+    assert "\u2028".encode() not in out.read_bytes()
+
+
 def test_pq_is_parquet(tmp_path: Path) -> None:
     out = tmp_path / "out.pq"
     assert _run("classify", str(EXAMPLE), "-o", str(out)).returncode == 0
@@ -512,3 +528,154 @@ def test_summary_hints_at_unit_and_map_for_results_without_a_unit(tmp_path: Path
     assert "--map ANALYTE=COLUMN" in done.stderr
     clean = _run("classify", str(path), "--unit", "b12=pg/mL", "--unit", "mma=umol/L")
     assert "--unit ANALYTE=UNIT" not in clean.stderr
+
+
+@pytest.mark.parametrize("command", [["--help"], ["classify", "--help"]])
+def test_help_lists_analytes_and_default_table_without_heavy_imports(command: list[str]) -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from b12lab._io.cli import main\n"
+        "text = io.StringIO()\n"
+        "with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):\n"
+        f"    main({command!r})\n"
+        "loaded = [m for m in ('pandas', 'pint', 'pyarrow', 'pydantic') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "print(text.getvalue())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for analyte in b12lab.ANALYTES.values():
+        assert f"  {analyte.name} " in done.stdout
+        for alias in analyte.aliases:
+            assert alias in done.stdout
+    assert f"default table: {b12lab.tables.DEFAULT_TABLE}" in done.stdout
+    assert _run(*command).stdout == done.stdout.removesuffix("\n")
+
+
+def _device(path: Path, minor: int) -> Path:
+    """A private copy of the device (1, minor): 3 is /dev/null, 7 is /dev/full."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+        with open(path, "wb"):
+            pass
+    except OSError:
+        pytest.skip("device nodes cannot be made or opened here")
+    return path
+
+
+def test_a_device_is_written_through_never_replaced(tmp_path: Path) -> None:
+    null = _device(tmp_path / "null", 3)
+    done = _run("classify", str(EXAMPLE), "-o", str(null))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISCHR(null.stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["null"]  # no record, no temporary file
+
+
+def test_a_full_device_is_a_clear_error(tmp_path: Path) -> None:
+    full = _device(tmp_path / "full", 7)
+    done = _run("classify", str(EXAMPLE), "-o", str(full))
+    assert done.returncode == 2
+    assert f"No space left on device: {full}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert stat.S_ISCHR(full.stat().st_mode)
+
+
+@pytest.mark.parametrize("name", ["results.csv", "results"])
+def test_a_fifo_is_written_through_never_replaced(tmp_path: Path, name: str) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        done = _run("classify", str(EXAMPLE), "-o", str(fifo))
+        assert done.returncode == 0, done.stderr
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+        out, _ = reader.communicate(timeout=120)
+    finally:
+        reader.kill()
+        reader.wait()
+        assert reader.stdout is not None
+        reader.stdout.close()
+    assert len(pd.read_csv(io.BytesIO(out))) == 14
+
+
+def test_a_symlink_is_followed_to_the_file_it_names(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    link = tmp_path / "latest.csv"
+    link.symlink_to(runs / "2026.csv")
+    for _ in range(2):  # the target missing, then present
+        done = _run("classify", str(EXAMPLE), "-o", str(link))
+        assert done.returncode == 0, done.stderr
+        assert link.is_symlink()
+        assert len(pd.read_csv(runs / "2026.csv")) == 14
+        assert _record(runs / "2026.csv")["rows_out"] == 14
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.csv", "runs"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots"])
+def test_chunk_bytes_below_the_minimum_are_refused(value: str) -> None:
+    done = _run("classify", str(EXAMPLE), "--chunk-bytes", value)
+    assert done.returncode == 2
+    assert "--chunk-bytes" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_delimiter_backslash_t_means_tab(tmp_path: Path) -> None:
+    path = tmp_path / "tabs.csv"
+    path.write_text("b12\tmma;note\n160 pg/mL\t0.52 umol/L;x\n")  # ';' alone would be detected
+    done = _run("classify", str(path), "--delimiter", "\\t")
+    assert done.returncode == 0, done.stderr
+    result = pd.read_csv(io.StringIO(done.stdout), dtype=str, keep_default_na=False)
+    assert result["b12lab_category"].tolist() == ["deficiency_likely"]
+    assert result["mma;note"].tolist() == ["0.52 umol/L;x"]
+
+
+@pytest.mark.parametrize("delimiter", [";;", "", "ab", '"'])
+def test_a_delimiter_that_is_not_one_character_is_refused(delimiter: str) -> None:
+    done = _run("classify", str(EXAMPLE), "--delimiter", delimiter)
+    assert done.returncode == 2
+    assert "--delimiter" in done.stderr
+    assert "one character" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unexpected_error_never_exits_with_the_row_error_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: object) -> int:
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(cli, "_classify", broken)
+    assert cli.main(["classify", str(EXAMPLE)]) == cli.EXIT_INTERNAL != cli.EXIT_ROW_ERRORS
+    assert "internal error: RuntimeError: something unforeseen" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_classify", interrupted)
+    assert cli.main(["classify", str(EXAMPLE)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly(lab_file: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "b12lab", "classify", str(lab_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as run:
+        assert run.stdout is not None
+        assert run.stderr is not None
+        assert run.stdout.readline().startswith(b'"id"')
+        run.stdout.close()  # as `| head -1` does
+        errors = run.stderr.read().decode()
+        status = run.wait(timeout=120)
+    assert status == 141, errors
+    assert "Traceback" not in errors
+    assert "Exception ignored" not in errors

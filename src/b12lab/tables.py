@@ -17,14 +17,15 @@ import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydantic
-
-from b12lab._core.table_schema import TableModel, describe_error
 from b12lab.errors import TableIntegrityError, TableNotFoundError, TableValidationError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    from b12lab._core.table_schema import TableModel
 
 __all__ = [
     "DEFAULT_TABLE",
@@ -114,6 +115,8 @@ def load_file(path: str | Path) -> Table:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a table file, for table authors and their editors."""
+    from b12lab._core.table_schema import TableModel
+
     return TableModel.model_json_schema()
 
 
@@ -184,7 +187,15 @@ def _parse(data: bytes, *, origin: str) -> Table:
 
 
 def validate(raw: Any, *, origin: str = "(table)") -> TableModel:
-    """Check parsed table data against the schema; every problem names its field."""
+    """Check parsed table data against the schema; every problem names its field.
+
+    pydantic and the schema are imported here, not with the module, so that reading
+    :data:`DEFAULT_TABLE` or the manifest stays cheap (the command line's help needs it).
+    """
+    import pydantic
+
+    from b12lab._core.table_schema import TableModel, describe_error
+
     try:
         return TableModel.model_validate(raw)
     except RecursionError as exc:

@@ -1,14 +1,20 @@
-"""``df.b12lab.classify(...)``: the DataFrame accessor, registered when b12lab is imported."""
+"""``df.b12lab.classify(...)``: the DataFrame accessor.
+
+Importing this module registers the accessor; b12lab imports it as soon as pandas is loaded (see
+:mod:`b12lab._io.pandas_hook`). It imports nothing of b12lab's own until ``classify`` is called,
+so registering costs nothing beyond pandas itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from b12lab._core.frame import classify_frame
-from b12lab._core.numerals import Decimal
-from b12lab.tables import Table
+if TYPE_CHECKING:
+    from b12lab._core.numerals import Decimal
+    from b12lab.tables import Table
 
 __all__ = ["B12LabAccessor"]
 
@@ -30,6 +36,8 @@ class B12LabAccessor:
         explain: bool = False,
         decimal: Decimal = ".",
     ) -> pd.DataFrame:
+        from b12lab._core.frame import classify_frame
+
         return classify_frame(
             self._frame,
             columns=columns,

@@ -1,46 +1,51 @@
 """The ``b12lab`` command line.
 
+Modules that pull in pandas, pyarrow, pint or pydantic are imported inside the functions that
+need them, so ``b12lab --help`` and ``b12lab --version`` answer at once.
+
 Exit codes:
 
 * 0 — done (rows with errors are reported in ``b12lab_error`` and in the summary);
 * 1 — ``--strict`` was given and at least one row has an error;
 * 2 — the command could not run: bad arguments, unreadable or missing file, missing column,
-  unknown table or unit.
+  unknown table or unit;
+* 70 — an unexpected internal error (the traceback is printed); never 1, which means row errors;
+* 130 — interrupted (Ctrl-C); 141 — the reader of the output went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import tempfile
+import textwrap
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
-from b12lab import __version__, tables
-from b12lab._core.columns import PREFIX
-from b12lab._core.frame import classify_frame
-from b12lab._core.measurements import measure
-from b12lab._core.policy import Policy, resolve
-from b12lab._core.units import conversion_factor, display_unit
-from b12lab._io.long_format import classify_long
-from b12lab._io.reading import CHUNK_BYTES, Chunk, read_chunks
 from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
-from b12lab._io.writing import output_format, writer
 from b12lab.errors import B12LabError, B12LabWarning, ErrorCode
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from b12lab._core.policy import Policy
+    from b12lab._io.reading import Chunk
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_FAILED = 0, 1, 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 128 + 2, 128 + 13  # as if killed by SIGINT, SIGPIPE
+MIN_CHUNK_BYTES = 1
+"""A block may hold less than one record and still work (it reads on to the record's end)."""
 UNIT_HINT = (
     "  hint: a result without a unit, or in a unit b12lab does not know, is not classified; "
     "give the unit of a column's bare numbers with --unit ANALYTE=UNIT (e.g. --unit b12=pg/mL), "
@@ -62,19 +67,50 @@ class Progress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except B12LabError as exc:
-        print(f"b12lab: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except OSError as exc:
-        print(f"b12lab: error: {_os_error(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        print(f"b12lab: error: cannot read {args.input}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except (Exception, KeyboardInterrupt) as exc:
+        return _failed(exc, getattr(args, "input", "the input"))
+
+
+def _failed(exc: BaseException, input_name: str) -> int:
+    """Report a failure in one line (a defect with its traceback) and give its exit status."""
+    if isinstance(exc, BrokenPipeError):
+        return _reader_gone()
+    if isinstance(exc, KeyboardInterrupt):
+        print("b12lab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if isinstance(exc, B12LabError):
+        message = str(exc)
+    elif isinstance(exc, OSError):
+        message = _os_error(exc)
+    elif isinstance(exc, UnicodeDecodeError) or _is_arrow_invalid(exc):
+        message = f"cannot read {input_name}: {exc}"
+    else:
+        traceback.print_exception(exc)
+        print(f"b12lab: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    print(f"b12lab: error: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _reader_gone() -> int:
+    """Whoever read the output stopped early (``| head``): stop quietly, as other tools do.
+
+    Standard output is pointed at the null device so that Python's own flush at exit does not
+    fail on the closed pipe again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def _is_arrow_invalid(exc: BaseException) -> bool:
+    """pyarrow's "cannot parse this" error; without pyarrow loaded, it cannot be one."""
+    arrow = sys.modules.get("pyarrow")
+    return arrow is not None and isinstance(exc, arrow.ArrowInvalid)
 
 
 def _os_error(exc: OSError) -> str:
@@ -96,12 +132,16 @@ class _Version(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
+        from b12lab import __version__
+
         print(f"b12lab {__version__}")
         parser.exit()
 
 
 def _output_path(text: str) -> Path | None:
     """``-o``: ``-`` for standard output, or a file whose extension names its format."""
+    from b12lab._io.writing import output_format
+
     if text == "-":
         return None
     path = Path(text)
@@ -112,18 +152,52 @@ def _output_path(text: str) -> Path | None:
     return path
 
 
+def _chunk_bytes(text: str) -> int:
+    """``--chunk-bytes``: a whole number of bytes, not below the minimum."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
+    if value < MIN_CHUNK_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_CHUNK_BYTES} bytes, got {value}")
+    return value
+
+
+def _delimiter(text: str) -> str:
+    """``--delimiter``: one character; ``\\t`` means tab, as a shell passes it unexpanded."""
+    value = "\t" if text == "\\t" else text
+    if len(value) != 1 or value in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character other than a quote or line end, such as ';' or \\t for "
+            f"tab; got {text!r}"
+        )
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
+    from b12lab.tables import DEFAULT_TABLE
+
+    epilog = _epilog()
     parser = argparse.ArgumentParser(
         prog="b12lab",
-        description="Cited, reproducible interpretation of vitamin B12 laboratory results. "
+        description="Cited, reproducible interpretation of vitamin B12 laboratory results.\n"
         "b12lab supports, and does not replace, clinical judgement.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--version", action=_Version, default=argparse.SUPPRESS, help="print the version and exit"
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    classify = commands.add_parser("classify", help="classify every row of a CSV or Parquet file")
+    classify = commands.add_parser(
+        "classify",
+        help="classify every row of a CSV or Parquet file",
+        description="Classify every row of a CSV or Parquet file, one patient per row\n"
+        "(or, with --long, one result per row).",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     classify.add_argument(
         "input", help="CSV or .parquet file, one patient per row; - reads standard input"
     )
@@ -134,7 +208,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write here; the extension names the format: .csv, .parquet or .pq, "
         ".ndjson or .jsonl (JSON lines); - or none: CSV to standard output",
     )
-    classify.add_argument("--table", default=None, help="table id or id@version")
+    classify.add_argument(
+        "--table", default=None, help=f"table id or id@version (default: {DEFAULT_TABLE})"
+    )
     classify.add_argument("--laboratory", default=None, help="laboratory table file or id")
     classify.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
     classify.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
@@ -164,7 +240,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     dialect = classify.add_argument_group("CSV dialect")
     dialect.add_argument(
-        "--delimiter", default=None, help="field separator (default: detected from the header)"
+        "--delimiter",
+        type=_delimiter,
+        default=None,
+        help="field separator, one character; \\t for tab (default: detected from the header)",
     )
     dialect.add_argument(
         "--decimal",
@@ -180,9 +259,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     classify.add_argument(
         "--chunk-bytes",
-        type=int,
-        default=CHUNK_BYTES,
-        help="bytes of CSV read per chunk; memory use follows it (default: 16 MiB)",
+        type=_chunk_bytes,
+        default=None,
+        help="bytes of CSV read per chunk; memory use follows it "
+        f"(default: 16 MiB, at least {MIN_CHUNK_BYTES})",
     )
     classify.set_defaults(run=_classify)
 
@@ -198,6 +278,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _epilog() -> str:
+    """The analytes, the column names read as each, and the default table: what --map needs."""
+    from b12lab._core.analytes import ANALYTES
+    from b12lab.tables import DEFAULT_TABLE
+
+    indent = " " * 14
+    lines = ["analytes, and the column names read as each (in any case; --map ANALYTE=COLUMN"]
+    lines.append("for any other name):")
+    for analyte in ANALYTES.values():
+        lines.append(f"  {analyte.name:<12}{analyte.title} [{analyte.canonical_unit}]")
+        aliases = ", ".join(analyte.aliases)
+        lines += textwrap.wrap(aliases, width=90, initial_indent=indent, subsequent_indent=indent)
+    lines.append(f"\ndefault table: {DEFAULT_TABLE}, newest version (all tables: b12lab tables)")
+    return "\n".join(lines)
+
+
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
     pairs = {}
     for item in items:
@@ -209,8 +305,12 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    from b12lab import tables
+    from b12lab._core.policy import resolve
+    from b12lab._io.reading import CHUNK_BYTES
+
     laboratory = args.laboratory
-    if laboratory is not None and Path(laboratory).suffix == ".toml":
+    if _laboratory_file(args) is not None:
         laboratory = tables.load_file(laboratory)
     options: dict[str, Any] = {
         "columns": _pairs(args.map, "map"),
@@ -222,7 +322,8 @@ def _classify(args: argparse.Namespace) -> int:
     }
     policy = resolve(options["table"], laboratory)  # an unusable table fails before any input
     with _input_file(args.input) as (source, input_sha256):
-        reading = argparse.Namespace(**{**vars(args), "input": source})
+        chunk_bytes = args.chunk_bytes or CHUNK_BYTES
+        reading = argparse.Namespace(**{**vars(args), "input": source, "chunk_bytes": chunk_bytes})
         return _classify_file(reading, options, _record_maker(args, policy, input_sha256))
 
 
@@ -231,6 +332,9 @@ def _classify_file(
     options: dict[str, Any],
     make_record: Callable[[Progress], dict[str, Any]],
 ) -> int:
+    from b12lab._core.frame import classify_frame
+    from b12lab._io.writing import writer
+
     progress = Progress(total_bytes=args.input.stat().st_size)
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     safe = not args.keep_formulas
@@ -260,6 +364,10 @@ def _classify_file(
 
 def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, Any]) -> pd.DataFrame:
     """One row per visit; a reader error (a ragged line, say) cites its line in its visit."""
+    import numpy as np
+
+    from b12lab._io.long_format import classify_long
+
     failed = chunk.errors != ""
     cited = np.full(len(chunk.errors), "", dtype=object)
     cited[failed] = [
@@ -281,6 +389,8 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
 
 def _uncited(visits: pd.DataFrame) -> pd.DataFrame:
     """The visits with each error's leading ``line N:`` removed, so errors count by code."""
+    from b12lab._core.columns import PREFIX
+
     errors = visits[f"{PREFIX}error"].astype(str)
     return visits.assign(
         **{f"{PREFIX}error": errors.str.replace(r"^(?:line|row) [0-9]+: ", "", regex=True)}
@@ -302,7 +412,7 @@ def _input_file(name: str) -> Iterator[tuple[Path, str]]:
         return
     if name != "-" and not path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file", name)
-    if path.is_dir():
+    if name != "-" and path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
     with tempfile.TemporaryDirectory(prefix="b12lab-") as directory, ExitStack() as stack:
         source: IO[bytes] = (
@@ -327,7 +437,9 @@ def _record_maker(
     args: argparse.Namespace, policy: Policy, input_sha256: str
 ) -> Callable[[Progress], dict[str, Any]]:
     """What a finished run writes as its record (see run_record), given its counts."""
-    from_file = isinstance(args.laboratory, str) and Path(args.laboratory).suffix == ".toml"
+    from b12lab import __version__
+    from b12lab._io.writing import output_format
+
     output = args.output
 
     def make(progress: Progress) -> dict[str, Any]:
@@ -335,7 +447,7 @@ def _record_maker(
             version=__version__,
             table=policy.table,
             laboratory=policy.laboratory,
-            laboratory_path=args.laboratory if from_file else None,
+            laboratory_path=_laboratory_file(args),
             options=_record_options(args),
             input_name=args.input,
             input_sha256=input_sha256,
@@ -351,6 +463,12 @@ def _record_maker(
         )
 
     return make
+
+
+def _laboratory_file(args: argparse.Namespace) -> str | None:
+    """``--laboratory`` as given, if it names a table file rather than a shipped table."""
+    given: str | None = args.laboratory
+    return given if given is not None and Path(given).suffix == ".toml" else None
 
 
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -374,6 +492,11 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
     """Chunks of the input; a long export is read whole, since a visit may span chunks."""
+    import numpy as np
+    import pandas as pd
+
+    from b12lab._io.reading import Chunk, read_chunks
+
     chunks = read_chunks(
         args.input, chunk_bytes=args.chunk_bytes, delimiter=args.delimiter, encoding=args.encoding
     )
@@ -398,6 +521,11 @@ def _with_lines(result: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
 
     Works on the error column's codes: only the failed rows are touched.
     """
+    import numpy as np
+    import pandas as pd
+
+    from b12lab._core.columns import PREFIX
+
     column = result[f"{PREFIX}error"].astype("category")
     codes = column.cat.codes.to_numpy()
     categories = np.asarray(column.cat.categories.astype(str), dtype=object)
@@ -415,6 +543,8 @@ def _with_lines(result: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
 
 def _count(progress: Progress, result: pd.DataFrame, consumed: int) -> None:
     """Counts per category and per error code, from the (categorical) columns' value counts."""
+    from b12lab._core.columns import PREFIX
+
     progress.rows += len(result)
     progress.bytes_read = consumed
     for category, count in result[f"{PREFIX}category"].value_counts().items():
@@ -459,6 +589,8 @@ def _summary(progress: Progress) -> None:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    from b12lab import tables
+
     if args.table is None:
         for spec in tables.available():
             table = tables.load(spec)
@@ -475,6 +607,9 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from b12lab._core.measurements import measure
+    from b12lab._core.units import conversion_factor, display_unit
+
     measured = measure(args.value, analyte=args.analyte)
     target = args.to or None
     converted = measured.to(target) if target else measured.canonical()

@@ -2,8 +2,9 @@
 
 The output goes to a temporary file that replaces the target only when the run is complete, so
 an interrupted run never leaves a partial file that looks finished; its run record follows it the
-same way. Each chunk is written on a background thread while the next one is classified (the
-arrow writers release the GIL).
+same way. Only regular files are replaced: a device, a FIFO or a terminal is written through.
+Each chunk is written on a background thread while the next one is classified (the arrow
+writers release the GIL).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +34,7 @@ __all__ = [
     "FORMATS",
     "FORMULA_START",
     "Output",
+    "is_stream",
     "neutralize_formulas",
     "output_format",
     "writer",
@@ -53,15 +56,18 @@ FORMATS = {
 
 
 def output_format(path: Path | None) -> str:
-    """The format a name asks for; standard output (``None``) gets CSV.
+    """The format a name asks for; standard output (``None``) and other streams get CSV.
 
-    An unknown extension is refused rather than written as CSV under a misleading name.
+    An unknown extension is refused rather than written as CSV under a misleading name; a stream
+    (``/dev/null``, a FIFO) names no file, so it gets CSV unless its name says otherwise.
     """
     if path is None:
         return "csv"
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
+        if is_stream(path):
+            return "csv"
         raise ValueError(
             f"cannot tell the output format of {str(path)!r}; name the file with one of "
             f"{', '.join(FORMATS)} (.ndjson and .jsonl write one JSON object per line), "
@@ -73,7 +79,7 @@ def output_format(path: Path | None) -> str:
 class Output:
     """Appends result chunks with ``write``; ``record`` (JSON text), if set, goes with them.
 
-    A Parquet file carries the record in its metadata; a file output gets it beside it, as
+    Parquet carries the record in its metadata; a regular file also gets it beside it, as
     ``<name>.b12lab.json``. Both appear only when the whole run succeeded.
     """
 
@@ -81,55 +87,80 @@ class Output:
     record: str | None = None
 
 
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` (its target, for a symlink) exists and is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
 @contextmanager
 def writer(
     path: Path | None, stdout: IO[bytes], *, safe_for_spreadsheets: bool = True
 ) -> Iterator[Output]:
-    """Where result chunks go; the file and its record appear, complete, only on success.
+    """Where result chunks go; a file and its record appear, complete, only on success.
 
     Chunks are written strictly in order, at most one in flight. CSV text cells that a
     spreadsheet would run as formulas get a leading ``'`` unless ``safe_for_spreadsheets`` is off.
+    Only a regular file (or a new one) is replaced atomically, through a symlink to it if ``path``
+    is one. Anything else (``/dev/null``, a FIFO, a terminal) is written through: replacing it
+    would turn a device into a file of results.
     """
     fmt = output_format(path)
+    safe = safe_for_spreadsheets
     if path is None:
-        with _formatted(stdout, fmt, safe=safe_for_spreadsheets) as output:
+        with _formatted(stdout, fmt, safe=safe, shown="standard output") as output:
             yield output
-        stdout.flush()
-        return
-    temporary = _temporary(path)
+    elif is_stream(path):
+        with (
+            open(path, "wb", buffering=0) as stream,
+            _formatted(stream, fmt, safe=safe, shown=str(path)) as output,
+        ):
+            yield output
+    else:
+        with _atomic(Path(os.path.realpath(path)), fmt, safe=safe, shown=str(path)) as output:
+            yield output
+
+
+@contextmanager
+def _atomic(target: Path, fmt: str, *, safe: bool, shown: str) -> Iterator[Output]:
+    """Write beside ``target``, then rename over it, and put the record beside it the same way."""
+    temporary = _temporary(target, shown)
     written: list[str] = [temporary]
     try:
         with (
-            open(temporary, "wb") as sink,
-            _formatted(sink, fmt, safe=safe_for_spreadsheets) as output,
+            open(temporary, "wb", buffering=0) as sink,
+            _formatted(sink, fmt, safe=safe, shown=shown) as output,
         ):
             yield output
         if output.record is not None:
-            written.append(_temporary(record_path(path)))
+            written.append(_temporary(record_path(target), shown))
             Path(written[1]).write_text(output.record, encoding="utf-8")
-        _commit(written, path)
+        _commit(written, target, shown)
     finally:
         for name in written:
             if os.path.exists(name):
                 os.unlink(name)
 
 
-def _temporary(path: Path) -> str:
+def _temporary(path: Path, shown: str) -> str:
     """A new, empty temporary file beside ``path``, so that renaming it is atomic.
 
-    A failure names ``path``: the temporary name means nothing to the user.
+    A failure names the output as given: the temporary name means nothing to the user.
     """
     try:
         handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".partial", dir=path.resolve().parent
+            prefix=f".{path.name}.", suffix=".partial", dir=path.parent
         )
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise OSError(exc.errno, exc.strerror, shown) from None
     os.close(handle)
     return temporary
 
 
-def _commit(written: list[str], path: Path) -> None:
+def _commit(written: list[str], path: Path, shown: str) -> None:
     """Output first, then its record; an old record goes first, so none is ever stale.
 
     The files get the permissions the umask gives a new file, as any other tool's output
@@ -145,7 +176,7 @@ def _commit(written: list[str], path: Path) -> None:
         if len(written) > 1:
             os.replace(written[1], record)
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise OSError(exc.errno, exc.strerror, shown) from None
 
 
 def _umask() -> int:
@@ -156,8 +187,13 @@ def _umask() -> int:
 
 
 @contextmanager
-def _formatted(sink: IO[bytes], fmt: str, *, safe: bool) -> Iterator[Output]:
-    """Ordered chunk writes in one format; on success the format's writer closes with the record."""
+def _formatted(sink: IO[bytes], fmt: str, *, safe: bool, shown: str) -> Iterator[Output]:
+    """Ordered chunk writes in one format; on success the format's writer closes with the record.
+
+    A failed write (a full disk, a closed pipe) names the output as ``shown``. Files are opened
+    unbuffered (the writers write whole chunks), so that closing one after a failed write does not
+    fail again, unnamed.
+    """
     state: dict[str, Any] = {}
     if fmt == "parquet":
         target = functools.partial(_write_parquet, sink=sink)
@@ -165,13 +201,31 @@ def _formatted(sink: IO[bytes], fmt: str, *, safe: bool) -> Iterator[Output]:
         target = functools.partial(_write_ndjson, sink=sink)
     else:
         target = functools.partial(_write_csv, sink=sink, safe=safe)
-    with _ordered_writes(lambda frame: target(frame, state=state)) as write:
-        output = Output(write)
+
+    def write(frame: pd.DataFrame) -> None:
+        with _named(shown):
+            target(frame, state=state)
+
+    with _ordered_writes(write) as submit:
+        output = Output(submit)
         yield output
-    if "writer" in state:
-        if fmt == "parquet" and output.record is not None:
-            state["writer"].add_key_value_metadata({METADATA_KEY: output.record})
-        state["writer"].close()
+    with _named(shown):
+        if "writer" in state:
+            if fmt == "parquet" and output.record is not None:
+                state["writer"].add_key_value_metadata({METADATA_KEY: output.record})
+            state["writer"].close()
+        sink.flush()
+
+
+@contextmanager
+def _named(shown: str) -> Iterator[None]:
+    """An error writing to a file object names no file; give it the output's name."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), shown) from exc
 
 
 @contextmanager
@@ -279,13 +333,26 @@ def _text(value: str) -> pa.Scalar:
 
 
 def _json_strings(chunk: pa.Array) -> pa.Array:
-    """Cells as JSON strings, each distinct value escaped once."""
-    if not pa.types.is_dictionary(chunk.type):
-        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-            chunk = pc.cast(chunk, pa.large_string())
-        chunk = pc.dictionary_encode(chunk)
-    words = [json.dumps(value, ensure_ascii=False) for value in chunk.dictionary.to_pylist()]
-    return pc.take(pa.array(words, type=pa.large_string()), chunk.indices)
+    """Cells as JSON strings: quoted by arrow kernels, escaped by :mod:`json` only where needed."""
+    if pa.types.is_dictionary(chunk.type):
+        return pc.take(_json_strings(chunk.dictionary), chunk.indices)
+    text = pc.cast(chunk, pa.large_string())
+    quoted = pc.binary_join_element_wise(_text('"'), text, _text('"'), _text(""))
+    special = pc.fill_null(pc.match_substring_regex(text, _NEEDS_ESCAPE), False)
+    if not pc.any(special).as_py():
+        return quoted
+    rows = pc.take(text, np.flatnonzero(special.to_numpy(zero_copy_only=False)))
+    escaped = [_json_string(value) for value in rows.to_pylist()]
+    return pc.replace_with_mask(quoted, special, pa.array(escaped, type=pa.large_string()))
+
+
+_NEEDS_ESCAPE = '[\\x00-\\x1f"\\\\\u2028\u2029]'
+"""Characters JSON does not allow bare in a string, and two that line readers take as line ends."""
+
+
+def _json_string(value: str) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _utf8(chunk: pa.Array) -> pa.Buffer:
