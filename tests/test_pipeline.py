@@ -181,3 +181,17 @@ def test_error_codes_are_one_enum() -> None:
     ):
         assert error.code in codes
     assert {"ragged_row", "repeated_header", "duplicate_result"} <= codes
+
+
+@pytest.mark.parametrize(
+    ("table", "note"),
+    [
+        ("bsh-2014", "not interpreted: neither bsh-2014@1 nor generic-us-lab@1 has bands for it"),
+        ("generic-us-lab", "not interpreted: generic-us-lab@1 has no bands for it"),
+    ],
+)
+def test_a_marker_no_table_reads_says_so(table: str, note: str) -> None:
+    result = b12lab.classify(b12="1600 ng/L", holotc="20 pmol/L", folate="3 nmol/L", table=table)
+    assert result.markers["holotc"].note == note
+    assert result.markers["folate"].note is None  # the laboratory table reads it for its flags
+    assert "low_folate" in {f.id for f in result.flags}

@@ -43,7 +43,16 @@ def _unbanded_note(policy: Policy, analyte: str) -> str:
 
 
 def _not_interpreted_note(policy: Policy) -> str:
-    return f"not interpreted: {policy.table.key} has no bands for it"
+    if policy.laboratory is None:
+        return f"not interpreted: {policy.table.key} has no bands for it"
+    return (
+        f"not interpreted: neither {policy.table.key} nor {policy.laboratory.key} has bands for it"
+    )
+
+
+def _read_by_laboratory(policy: Policy, analyte: str) -> bool:
+    """The laboratory table bands it for its own flags (low folate, renal impairment)."""
+    return policy.lab_compiled is not None and analyte in policy.lab_compiled.variables
 
 
 def _rule_reason(policy: Policy, rule_index: int) -> Reason:
@@ -114,7 +123,7 @@ def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
         texts += [CENSORED_NOTE, _unbanded_note(policy, analyte)]
         codes = np.where(band == engine.CENSORED, len(texts) - 2, codes)
         codes = np.where(present & (band == engine.UNBANDED), len(texts) - 1, codes)
-    else:
+    elif not _read_by_laboratory(policy, analyte):
         texts.append(_not_interpreted_note(policy))
         codes = np.where(present, len(texts) - 1, codes)
     return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
