@@ -427,9 +427,8 @@ def _dense_unique(
 
 def labelled(index: npt.NDArray[np.integer], values: list[str]) -> pd.Categorical:
     """``values[index]`` as a categorical: repeated values share one category."""
-    categories = list(dict.fromkeys(values))
-    lookup = np.array([categories.index(v) for v in values], dtype=np.int32)
-    return from_codes(lookup[index], categories)
+    lookup, categories = pd.factorize(np.asarray(values, dtype=object))
+    return from_codes(np.asarray(lookup, dtype=np.int32)[index], [str(c) for c in categories])
 
 
 def from_codes(codes: npt.NDArray[np.integer], categories: list[str]) -> pd.Categorical:

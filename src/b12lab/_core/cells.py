@@ -13,16 +13,19 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from b12lab._core.analytes import get_analyte
 from b12lab._core.categories import Censoring
 from b12lab._core.engine import Interval
 from b12lab._core.measurements import (
-    RESULT_REGEX,
+    RESULT_PATTERN,
     Measurement,
     measure,
     no_unit_error,
@@ -30,6 +33,7 @@ from b12lab._core.measurements import (
 )
 from b12lab._core.numerals import Decimal, decimal_of, is_no_result
 from b12lab._core.observations import Observed
+from b12lab._core.units import conversion_factor
 from b12lab.errors import B12LabError
 
 __all__ = ["NoResult", "ParsedColumn", "distinct_cells", "read_cell", "read_column"]
@@ -104,24 +108,37 @@ class ParsedColumn:
 
 def distinct_cells(
     values: pd.Series | Sequence[object],
-) -> tuple[npt.NDArray[np.intp], list[object]]:
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[Any]]:
     """Each row's index into the distinct cells, and the distinct cells; -1 for a missing cell.
 
-    Cells that cannot be hashed (lists, dicts) or compared (Quantities of other registries) are
-    each their own distinct cell, so they reach the reader and get a clear error.
+    Numeric columns give numeric distinct cells; everything else an object array. Cells that
+    cannot be hashed (lists, dicts) or compared (Quantities of other registries) are each their
+    own distinct cell, so they reach the reader and get a clear error.
     """
     if not isinstance(values, pd.Series) and len(values) == 1:  # one patient: no hashing needed
         (cell,) = values
         if _is_empty(cell):
-            return np.full(1, -1, dtype=np.intp), []
-        return np.zeros(1, dtype=np.intp), [cell]
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+            return np.full(1, -1, dtype=np.intp), np.empty(0, dtype=object)
+        single = np.empty(1, dtype=object)
+        single[0] = cell
+        return np.zeros(1, dtype=np.intp), single
+    series = values if isinstance(values, pd.Series) else _object_series(values)
     try:
         keys, uniques = pd.factorize(series, use_na_sentinel=True)
-        return np.asarray(keys, dtype=np.intp), list(uniques)
     except (TypeError, ValueError):
         cells = series.to_numpy(dtype=object)
-        return np.arange(len(cells), dtype=np.intp), list(cells)
+        return np.arange(len(cells), dtype=np.intp), cells
+    distinct = np.asarray(uniques)
+    if distinct.dtype.kind not in "fiu":
+        distinct = np.asarray(uniques, dtype=object)
+    return np.asarray(keys, dtype=np.intp), distinct
+
+
+def _object_series(values: Sequence[object]) -> pd.Series:
+    cells = np.empty(len(values), dtype=object)
+    for position, cell in enumerate(values):  # element by element: pairs stay pairs
+        cells[position] = cell
+    return pd.Series(cells, dtype=object)
 
 
 def read_column(
@@ -130,83 +147,206 @@ def read_column(
     unit: str | None = None,
     unit_values: pd.Series | Sequence[object] | None = None,
     decimal: Decimal = ".",
+    *,
+    fast: bool = True,
 ) -> ParsedColumn:
-    """Read each distinct cell (or distinct value and unit pair) once; rows index the answers."""
+    """Read each distinct cell (or distinct value and unit pair) once; rows index the answers.
+
+    Plain results (``160 pg/mL``, ``<50``, a number with its column's unit) are read with array
+    operations; every other cell goes to :func:`read_cell`, cell by cell. The array reading
+    accepts only what :func:`read_cell` reads the same way (a test holds them equal), so it is
+    a shortcut, not a second parser; ``fast=False`` reads every cell with :func:`read_cell`.
+    """
     keys, cells = distinct_cells(values)
-    if decimal == "auto":
-        decimal = _column_decimal(cells)
-    units: list[str | None] = [unit] * len(cells)
+    units: npt.NDArray[np.object_] | None = None
     if unit_values is not None:
         keys, cells, units = _pairs(keys, cells, unit_values, unit)
-    readings: list[Reading] = []
-    errors: list[B12LabError | None] = []
-    for cell, cell_unit in zip(cells, units, strict=True):
+    if decimal == "auto":
+        decimal = _column_decimal(cells)
+    table = _Table.empty(len(cells))
+    slow = np.ones(len(cells), dtype=bool)
+    if fast and len(cells):
+        slow = _read_plain(table, cells, units, unit, analyte, decimal)
+    for position in np.flatnonzero(slow):
+        cell_unit = unit if units is None else units[position]
         try:
-            readings.append(read_cell(cell, analyte, cell_unit, decimal))
-            errors.append(None)
+            table.put(int(position), read_cell(cells[position], analyte, cell_unit, decimal))
         except B12LabError as exc:
-            readings.append(None)
-            errors.append(exc)
-    readings.append(None)  # the slot of an empty cell
-    errors.append(None)
+            table.errors[position] = exc
     rows = np.where(keys < 0, len(cells), keys)
-    return _parsed(analyte, readings, errors, rows)
+    return table.parsed(get_analyte(analyte).name, rows)
 
 
-def _column_decimal(cells: Sequence[object]) -> Decimal:
+@dataclass
+class _Table:
+    """Readings of the distinct cells, as arrays; the last slot is the empty cell."""
+
+    values: npt.NDArray[np.float64]
+    units: npt.NDArray[np.object_]
+    signs: npt.NDArray[np.object_]
+    notes: npt.NDArray[np.object_]
+    errors: list[B12LabError | None]
+
+    @classmethod
+    def empty(cls, size: int) -> _Table:
+        return cls(
+            values=np.full(size + 1, np.nan),
+            units=np.full(size + 1, None, dtype=object),
+            signs=np.full(size + 1, "", dtype=object),
+            notes=np.full(size + 1, "", dtype=object),
+            errors=[None] * (size + 1),
+        )
+
+    def put(self, position: int, reading: Reading) -> None:
+        if isinstance(reading, Measurement):
+            self.values[position] = reading.value
+            self.units[position] = reading.unit
+            self.signs[position] = reading.censoring.value
+        elif isinstance(reading, NoResult):
+            self.notes[position] = reading.note
+
+    def parsed(self, analyte: str, rows: npt.NDArray[np.intp]) -> ParsedColumn:
+        present = np.asarray(pd.notna(self.units), dtype=bool)
+        unit_codes, unit_names = pd.factorize(self.units)
+        signs = self.signs
+        below = (signs == Censoring.BELOW.value) | (signs == Censoring.AT_OR_BELOW.value)
+        above = (signs == Censoring.ABOVE.value) | (signs == Censoring.AT_OR_ABOVE.value)
+        interval = Interval(
+            lo=np.where(below, 0.0, self.values),
+            hi=np.where(above, np.inf, self.values),
+            lo_open=np.asarray(signs == Censoring.ABOVE.value, dtype=bool),
+            hi_open=np.asarray(signs == Censoring.BELOW.value, dtype=bool),
+            present=present,
+        )
+        codes = np.maximum(np.asarray(unit_codes), 0).astype(np.int16)
+        units = tuple(str(u) for u in unit_names)
+        observed = Observed(analyte, interval, codes, units, rows=rows)
+        return ParsedColumn(observed, signs, self.notes, self.errors)
+
+
+PLAIN_RESULT = (
+    r"^\s*(?P<sign><=|>=|<|>)?\s*(?P<number>[0-9]+(?:\.[0-9]+)?)"
+    r"(?:\s+(?P<spaced>[!-~µμ²³]+(?: [!-~µμ²³]+)*)"
+    r"|(?P<joined>[A-DF-Za-df-zµμ/%][!-~µμ²³]*(?: [!-~µμ²³]+)*))?\s*$"
+)
+"""A plain result: a sign, digits with an optional decimal point, a unit in printable ASCII.
+
+Deliberately narrower than the reader's own pattern: whatever it does not take (decimal
+commas, exponents, other signs, unusual spaces, no-result words) goes to :func:`read_cell`.
+A unit joined to the number may not start with ``e`` (``160e5`` is an exponent).
+"""
+_AMBIGUOUS_POINT = r"^[1-9][0-9]{0,2}\.[0-9]{3}$"
+
+
+def _read_plain(
+    table: _Table,
+    cells: npt.NDArray[Any],
+    units: npt.NDArray[np.object_] | None,
+    unit: str | None,
+    analyte: str,
+    decimal: Decimal,
+) -> npt.NDArray[np.bool_]:
+    """Fill ``table`` for the plain cells; return the mask of cells left for :func:`read_cell`."""
+    size = len(cells)
+    given = units if units is not None else np.full(size, unit, dtype=object)
+    if cells.dtype.kind in "fiu":
+        values = cells.astype(np.float64)
+        signs = np.full(size, "", dtype=object)
+        chosen = given
+        plain = np.isfinite(values) & (values >= 0)
+    else:
+        strings = _strings(cells)
+        if strings is None:
+            return np.ones(size, dtype=bool)
+        parts = pc.extract_regex(strings, PLAIN_RESULT)
+        plain = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        number = parts.field("number")
+        plain &= ~_ambiguous(number, decimal)
+        values = np.asarray(
+            pc.cast(pc.if_else(parts.is_valid(), number, "nan"), pa.float64()), dtype=np.float64
+        )
+        plain &= np.isfinite(values)
+        written = pc.if_else(
+            pc.equal(parts.field("spaced"), ""), parts.field("joined"), parts.field("spaced")
+        )
+        written_units = np.asarray(written.to_numpy(zero_copy_only=False), dtype=object)
+        chosen = np.where(written_units == "", given, written_units)
+        signs = np.asarray(parts.field("sign").to_numpy(zero_copy_only=False), dtype=object)
+    plain &= _convertible(chosen, analyte)
+    done = np.flatnonzero(plain)
+    table.values[done] = values[done] + 0.0
+    table.units[done] = chosen[done]
+    table.signs[done] = signs[done]
+    return ~plain
+
+
+def _strings(cells: npt.NDArray[np.object_]) -> pa.Array | None:
+    """The cells as an arrow string array (non-strings as null), or None when none is a string."""
+    if pd.api.types.infer_dtype(cells, skipna=False) == "string":
+        return pa.array(cells, type=pa.string())
+    is_text = np.fromiter((type(c) is str for c in cells), dtype=bool, count=len(cells))
+    if not is_text.any():
+        return None
+    text = cells.copy()
+    text[~is_text] = None
+    return pa.array(text, type=pa.string(), from_pandas=True)
+
+
+def _ambiguous(number: pa.Array, decimal: Decimal) -> npt.NDArray[np.bool_]:
+    """Numbers whose point could be a thousands separator in this column's convention."""
+    if decimal == ".":
+        return np.zeros(len(number), dtype=bool)
+    pattern = _AMBIGUOUS_POINT if decimal == "auto" else r"\."
+    flagged = pc.match_substring_regex(number, pattern).fill_null(False)
+    return np.asarray(flagged.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _convertible(units: npt.NDArray[np.object_], analyte: str) -> npt.NDArray[np.bool_]:
+    """Whether each unit converts for this analyte; each distinct spelling is tried once."""
+    codes, distinct = pd.factorize(units)
+    valid = np.zeros(len(distinct) + 1, dtype=bool)
+    for position, spelled in enumerate(distinct):
+        try:
+            conversion_factor(analyte, str(spelled))
+        except B12LabError:
+            continue
+        valid[position] = True
+    return np.asarray(valid[np.where(codes < 0, len(distinct), codes)], dtype=bool)
+
+
+def _column_decimal(cells: npt.NDArray[Any]) -> Decimal:
     """The decimal mark the column's text cells show, read from their number tokens."""
-    tokens = (
-        match["number"]
-        for cell in cells
-        if isinstance(cell, str) and (match := RESULT_REGEX.match(cell)) is not None
-    )
-    return decimal_of(tokens)
+    if cells.dtype.kind != "O" or not len(cells):
+        return "auto"
+    strings = _strings(cells)
+    if strings is None:
+        return "auto"
+    tokens = pc.extract_regex(strings, RESULT_PATTERN).field("number").drop_null()
+    separated = pc.filter(tokens, pc.match_substring_regex(tokens, "[.,]"))
+    return decimal_of(pc.unique(separated).to_pylist())
 
 
 def _pairs(
     keys: npt.NDArray[np.intp],
-    cells: list[object],
+    cells: npt.NDArray[Any],
     unit_values: pd.Series | Sequence[object],
     default: str | None,
-) -> tuple[npt.NDArray[np.intp], list[object], list[str | None]]:
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[Any], npt.NDArray[np.object_]]:
     """Distinct (value, unit) pairs from a value column's distinct cells and a unit column."""
     unit_keys, unit_cells = distinct_cells(unit_values)
     width = len(unit_cells) + 1
     pair = np.where(keys < 0, -1, keys * width + (unit_keys + 1))
     pair_keys, pair_uniques = pd.factorize(pair, use_na_sentinel=False)
-    pair_keys = np.where(pair_uniques[pair_keys] < 0, -1, pair_keys)
+    missing = pair_uniques < 0
+    pair_keys = np.where(missing[pair_keys], -1, pair_keys)
     value_code, unit_code = np.divmod(np.maximum(pair_uniques, 0), width)
-    spelled = [str(u).strip() if not _is_empty(u) else "" for u in unit_cells]
-    distinct: list[object] = []
-    distinct_units: list[str | None] = []
-    for code, value, unit in zip(pair_uniques, value_code, unit_code, strict=True):
-        distinct.append(cells[value] if code >= 0 else None)
-        given = spelled[unit - 1] if unit > 0 else ""
-        distinct_units.append(given or default)
-    return np.asarray(pair_keys, dtype=np.intp), distinct, distinct_units
-
-
-def _parsed(
-    analyte: str,
-    readings: list[Reading],
-    errors: list[B12LabError | None],
-    rows: npt.NDArray[np.intp],
-) -> ParsedColumn:
-    measured = [r if isinstance(r, Measurement) else None for r in readings]
-    units = tuple(dict.fromkeys(m.unit for m in measured if m is not None))
-    lookup = {u: i for i, u in enumerate(units)}
-    values = np.array([m.value if m else np.nan for m in measured], dtype=np.float64)
-    signs = np.array([m.censoring.value if m else "" for m in measured], dtype=object)
-    below = np.isin(signs, (Censoring.BELOW.value, Censoring.AT_OR_BELOW.value))
-    above = np.isin(signs, (Censoring.ABOVE.value, Censoring.AT_OR_ABOVE.value))
-    interval = Interval(
-        lo=np.where(below, 0.0, values),
-        hi=np.where(above, np.inf, values),
-        lo_open=signs == Censoring.ABOVE.value,
-        hi_open=signs == Censoring.BELOW.value,
-        present=np.array([m is not None for m in measured], dtype=bool),
+    spelled = np.array(
+        ["", *(str(u).strip() if not _is_empty(u) else "" for u in unit_cells)], dtype=object
     )
-    unit_codes = np.array([lookup[m.unit] if m else 0 for m in measured], dtype=np.int16)
-    notes = np.array([r.note if isinstance(r, NoResult) else "" for r in readings], dtype=object)
-    observed = Observed(get_analyte(analyte).name, interval, unit_codes, units, rows=rows)
-    return ParsedColumn(observed, signs, notes, errors)
+    units = spelled[unit_code]
+    units[units == ""] = default
+    distinct = cells[value_code] if len(cells) else np.full(len(pair_uniques), None, object)
+    if missing.any():
+        distinct = distinct.astype(object)
+        distinct[missing] = None
+    return np.asarray(pair_keys, dtype=np.intp), distinct, units.astype(object)

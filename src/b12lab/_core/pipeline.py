@@ -71,9 +71,13 @@ class RowErrors:
 
     def add(self, codes: npt.NDArray[np.intp], errors: Sequence[B12LabError | str | None]) -> None:
         """Rows without an error yet take ``errors[codes]``; a code of -1 is no error."""
-        offset = len(self.errors)
-        self.errors.extend(e if e is not None else "" for e in errors)
-        np.copyto(self.codes, codes + offset, where=(self.codes < 0) & (codes >= 0))
+        kept = [k for k, e in enumerate(errors) if e is not None]
+        if not kept:
+            return
+        position = np.full(len(errors), -1, dtype=np.intp)
+        position[kept] = np.arange(len(self.errors), len(self.errors) + len(kept))
+        self.errors.extend(e for e in errors if e is not None)
+        np.copyto(self.codes, position[codes], where=(self.codes < 0) & (codes >= 0))
 
     @property
     def ok(self) -> npt.NDArray[np.bool_]:

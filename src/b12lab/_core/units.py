@@ -140,6 +140,7 @@ def _dimension_error(record: Analyte, unit: str) -> DimensionError:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def display_unit(unit: str) -> str:
     """The unit as b12lab writes it in results: UCUM-like, with µ."""
     text = _canonical_spelling(unit)
