@@ -1,17 +1,25 @@
 """Batch throughput and memory, as ratios against baselines measured in the same run.
 
     python benchmarks/bench_batch.py --rows 1000000 [--rows 10000000] [--repeats 3]
+        [--shape cells] [--shape columns] [--sweep] [--startup]
 
-For each size it writes a seeded synthetic laboratory file (mixed units per analyte, about 1 %
-censored results, 5 % missing, 0.1 % malformed cells) and measures, each as the median of
-``--repeats`` runs:
+For each size and file shape it writes a seeded synthetic laboratory file and measures, each as
+the median of ``--repeats`` runs:
 
 1. the floor: pyarrow reads the CSV, bare numpy converts and classifies B12, MMA and homocysteine
    against fixed cut-offs (no tables, no censoring, no errors), pyarrow writes the result: a
    pipeline that does less than b12lab;
-2. ``b12lab classify`` end to end on the same file, in a child process (peak memory from rusage);
+2. ``b12lab classify`` end to end on the same file, in a child process (peak memory from GNU
+   time);
 3. ``classify_frame`` in memory on the loaded frame;
 4. the naive approach: a Python loop that calls pint for every cell (sampled, extrapolated).
+
+Shapes: ``cells`` writes "value unit" in one cell (mixed units per analyte, about 1 % censored,
+5 % missing, 0.1 % malformed); ``columns`` writes value and unit columns
+(``b12,b12_unit,mma,mma_unit,hcy,hcy_unit``), bare numbers, MMA with three decimals, and its
+floor reads the numeric columns directly. ``--sweep`` times ``classify_frame`` with 100 to
+1,000,000 distinct B12 values per column; ``--startup`` times ``b12lab --help`` and
+``--version`` against ``python -c pass``.
 
 Machines here are noisy: read the ratios, not the absolute times.
 """
@@ -91,6 +99,48 @@ def write_synthetic(path: Path, rows: int, seed: int = 2026) -> None:
     pa_csv.write_csv(table, path)
 
 
+def write_columns(path: Path, rows: int, seed: int = 2026) -> None:
+    """Value and unit columns, numbers without units, as many laboratory systems export."""
+    rng = np.random.default_rng(seed)
+    b12_unit = rng.choice(["pmol/L", "pg/mL"], rows)
+    b12 = np.round(
+        rng.lognormal(np.log(300), 0.5, rows) * np.where(b12_unit == "pg/mL", 1.35537, 1)
+    )
+    table = pa.table(
+        {
+            "specimen": pc.binary_join_element_wise(
+                "S", pc.cast(pa.array(np.arange(rows)), pa.string()), ""
+            ),
+            "b12": pa.array(b12),
+            "b12_unit": pa.array(b12_unit).dictionary_encode(),
+            "mma": pa.array(np.round(rng.lognormal(np.log(0.25), 0.5, rows), 3)),
+            "mma_unit": pa.array(np.full(rows, "umol/L")).dictionary_encode(),
+            "hcy": pa.array(np.round(rng.lognormal(np.log(11), 0.35, rows), 1)),
+            "hcy_unit": pa.array(np.full(rows, "umol/L")).dictionary_encode(),
+            "age": pa.array(rng.integers(18, 99, rows)),
+        }
+    )
+    pa_csv.write_csv(table, path)
+
+
+def floor_columns(source: Path, target: Path) -> None:
+    """The floor for value and unit columns: numeric columns read as numbers, one factor per
+    unit, fixed cut-offs."""
+    table = pa_csv.read_csv(source)
+    out = {}
+    for name, edges in FLOOR_EDGES.items():
+        value = table[name].combine_chunks().to_numpy(zero_copy_only=False)
+        units = table[f"{name}_unit"].combine_chunks().dictionary_encode()
+        factors = np.array([FLOOR_FACTORS.get(u, np.nan) for u in units.dictionary.to_pylist()])
+        converted = value * factors[units.indices.to_numpy()]
+        out[f"{name}_value"] = converted
+        out[f"{name}_band"] = np.digitize(converted, edges)
+    result = pa.table(
+        {**{c: table[c] for c in table.column_names}, **{k: pa.array(v) for k, v in out.items()}}
+    )
+    pa_csv.write_csv(result, target)
+
+
 def floor(source: Path, target: Path) -> None:
     table = pa_csv.read_csv(
         source,
@@ -162,40 +212,89 @@ def end_to_end(source: Path, target: Path) -> tuple[float, float]:
     return seconds, int(report.read_text().split()[-1]) / 1024
 
 
-def measure(rows: int, repeats: int, folder: Path) -> None:
-    source = folder / f"labs-{rows}.csv"
-    write_synthetic(source, rows)
+SHAPES = {"cells": (write_synthetic, floor), "columns": (write_columns, floor_columns)}
+
+
+def measure(rows: int, repeats: int, folder: Path, shape: str) -> None:
+    write, floor_of = SHAPES[shape]
+    source = folder / f"labs-{shape}-{rows}.csv"
+    write(source, rows)
     target = folder / "out.csv"
-    floor_s = median_seconds(lambda: floor(source, target), repeats)
+    floor_s = median_seconds(lambda: floor_of(source, target), repeats)
     runs = [end_to_end(source, target) for _ in range(repeats)]
     e2e_s = statistics.median(r[0] for r in runs)
     peak = max(r[1] for r in runs)
-    frame = pa_csv.read_csv(
+    frame = _frame(source, shape)
+    b12lab.classify_frame(frame.head(1000))
+    frame_s = median_seconds(lambda: b12lab.classify_frame(frame), repeats)
+    print(f"rows: {rows:,}, shape {shape} ({source.stat().st_size / 2**20:,.0f} MiB of CSV)")
+    print(f"  end-to-end throughput / floor throughput: {floor_s / e2e_s:.2f}  (target >= 0.6)")
+    print(f"  classify_frame in memory: {rows / frame_s / 1e6:.2f} M rows/s  (target >= 5)")
+    if shape == "cells":
+        speedup = naive_seconds(frame, 2000) / frame_s
+        print(f"  speed-up over the naive pint loop: {speedup:,.0f}x  (target >= 300)")
+    print(f"  peak memory of the command line: {peak:,.0f} MiB  (target < 1024 at 10M rows)")
+    print(f"  [floor {floor_s:.2f} s, end-to-end {e2e_s:.2f} s, in memory {frame_s:.2f} s]")
+
+
+def _frame(source: Path, shape: str) -> pd.DataFrame:
+    if shape == "columns":
+        return pa_csv.read_csv(source).to_pandas()
+    return pa_csv.read_csv(
         source,
         convert_options=pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in ("b12", "mma", "hcy")}
         ),
     ).to_pandas()
-    b12lab.classify_frame(frame.head(1000))
-    frame_s = median_seconds(lambda: b12lab.classify_frame(frame), repeats)
-    naive_s = naive_seconds(frame, 2000)
-    print(f"rows: {rows:,} ({source.stat().st_size / 2**20:,.0f} MiB of CSV)")
-    print(f"  end-to-end throughput / floor throughput: {floor_s / e2e_s:.2f}  (target >= 0.6)")
-    print(f"  classify_frame in memory: {rows / frame_s / 1e6:.2f} M rows/s  (target >= 5)")
-    speedup = naive_s / frame_s
-    print(f"  classify_frame speed-up over the naive pint loop: {speedup:,.0f}x  (target >= 300)")
-    print(f"  peak memory of the command line: {peak:,.0f} MiB  (target < 1024 at 10M rows)")
-    print(f"  [floor {floor_s:.2f} s, end-to-end {e2e_s:.2f} s, in memory {frame_s:.2f} s]")
+
+
+def sweep(rows: int, repeats: int) -> None:
+    """``classify_frame`` as the number of distinct B12 values per column grows."""
+    rng = np.random.default_rng(7)
+    print(f"distinct-value sweep, {rows:,} rows in memory (target: within 1.5x of the fastest)")
+    speeds = {}
+    for distinct in (100, 10_000, 100_000, 1_000_000):
+        steps = 50 + rng.integers(0, distinct, rows) * (1950 / distinct)
+        b12 = pd.Series(np.round(steps, 4).astype(str), dtype=object) + " pmol/L"
+        frame = pd.DataFrame({"b12": b12, "mma": "0.21 umol/L"})
+        b12lab.classify_frame(frame.head(100))
+        seconds = median_seconds(lambda frame=frame: b12lab.classify_frame(frame), repeats)
+        speeds[distinct] = rows / seconds
+    fastest = max(speeds.values())
+    for distinct, speed in speeds.items():
+        print(f"  {distinct:>9,} distinct: {speed / 1e6:.2f} M rows/s ({fastest / speed:.2f}x)")
+
+
+def startup(repeats: int) -> None:
+    """Seconds above a bare interpreter for the command line's help and version."""
+
+    def seconds(*command: str) -> float:
+        return median_seconds(
+            lambda: subprocess.run(command, check=True, capture_output=True), repeats
+        )
+
+    bare = seconds(sys.executable, "-c", "pass")
+    for option in ("--help", "--version"):
+        above = seconds(sys.executable, "-m", "b12lab", option) - bare
+        print(f"  b12lab {option}: {above:.3f} s above python -c pass  (target <= 0.15)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="rows per file (repeatable)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shape", action="append", choices=sorted(SHAPES))
+    parser.add_argument("--sweep", action="store_true", help="distinct-value sweep")
+    parser.add_argument("--startup", action="store_true", help="start-up time")
     args = parser.parse_args()
+    if args.startup:
+        startup(max(args.repeats, 5))
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         for rows in args.rows or [1_000_000]:
-            measure(rows, args.repeats, Path(folder))
+            for shape in args.shape or ["cells", "columns"]:
+                measure(rows, args.repeats, Path(folder), shape)
+            if args.sweep:
+                sweep(rows, args.repeats)
 
 
 if __name__ == "__main__":
