@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from b12lab import errors  # the exception tree imports nothing heavy
 from b12lab._io.pandas_hook import register_accessor
 
 if TYPE_CHECKING:
@@ -84,25 +85,6 @@ __all__ = [
     "tables",
 ]
 
-_ERRORS = (
-    "B12LabError",
-    "B12LabWarning",
-    "ColumnError",
-    "ConflictingContextError",
-    "DimensionError",
-    "ErrorCode",
-    "ImplausibleValueError",
-    "InputFileError",
-    "InvalidValueError",
-    "MeasurementError",
-    "TableError",
-    "TableIntegrityError",
-    "TableNotFoundError",
-    "TableValidationError",
-    "UnknownAnalyteError",
-    "UnknownUnitError",
-    "UnusedColumnWarning",
-)
 _HOMES: dict[str, str] = {
     "ANALYTES": "b12lab._core.analytes",
     "Analyte": "b12lab._core.analytes",
@@ -121,7 +103,7 @@ _HOMES: dict[str, str] = {
     "TableRef": "b12lab._core.results",
     "registry": "b12lab._core.units",
     "classify_long": "b12lab._io.long_format",
-    **dict.fromkeys(_ERRORS, "b12lab.errors"),
+    **dict.fromkeys(errors.__all__, "b12lab.errors"),
 }
 """The module each public name is defined in."""
 
