@@ -47,7 +47,7 @@ def _number(value: float) -> float | str:
 
 
 def _same(values: list[object], analyte: str, **options: Any) -> None:
-    fast = read_column(pd.Series(values, dtype=object), analyte, **options)
+    fast = read_column(pd.Series(values, dtype=object), analyte, fast=True, **options)
     slow = read_column(pd.Series(values, dtype=object), analyte, fast=False, **options)
     assert _rows(fast, len(values)) == _rows(slow, len(values))
 
@@ -83,7 +83,7 @@ def test_numbers_with_unit_columns_read_alike(
     analyte: str, numbers: list[object], units: list[object], default: str | None
 ) -> None:
     unit_column = pd.Series(units[: len(numbers)], dtype=object)
-    fast = read_column(pd.Series(numbers), analyte, default, unit_column)
+    fast = read_column(pd.Series(numbers), analyte, default, unit_column, fast=True)
     slow = read_column(pd.Series(numbers), analyte, default, unit_column, fast=False)
     assert _rows(fast, len(numbers)) == _rows(slow, len(numbers))
 

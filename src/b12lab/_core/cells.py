@@ -148,14 +148,16 @@ def read_column(
     unit_values: pd.Series | Sequence[object] | None = None,
     decimal: Decimal = ".",
     *,
-    fast: bool = True,
+    fast: bool | None = None,
 ) -> ParsedColumn:
     """Read each distinct cell (or distinct value and unit pair) once; rows index the answers.
 
     Plain results (``160 pg/mL``, ``<50``, a number with its column's unit) are read with array
     operations; every other cell goes to :func:`read_cell`, cell by cell. The array reading
     accepts only what :func:`read_cell` reads the same way (a test holds them equal), so it is
-    a shortcut, not a second parser; ``fast=False`` reads every cell with :func:`read_cell`.
+    a shortcut, not a second parser; ``fast=False`` reads every cell with :func:`read_cell`,
+    ``fast=None`` takes the shortcut from :data:`ARRAY_READING_FROM` distinct cells on (below
+    that, setting up the arrays costs more than it saves).
     """
     keys, cells = distinct_cells(values)
     units: npt.NDArray[np.object_] | None = None
@@ -165,7 +167,7 @@ def read_column(
         decimal = _column_decimal(cells)
     table = _Table.empty(len(cells))
     slow = np.ones(len(cells), dtype=bool)
-    if fast and len(cells):
+    if fast or (fast is None and len(cells) >= ARRAY_READING_FROM):
         slow = _read_plain(table, cells, units, unit, analyte, decimal)
     for position in np.flatnonzero(slow):
         cell_unit = unit if units is None else units[position]
@@ -175,6 +177,10 @@ def read_column(
             table.errors[position] = exc
     rows = np.where(keys < 0, len(cells), keys)
     return table.parsed(get_analyte(analyte).name, rows)
+
+
+ARRAY_READING_FROM = 32
+"""Distinct cells from which plain cells are read with array operations."""
 
 
 @dataclass
