@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -679,3 +680,40 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(lab_file: Path) -> None:
     assert status == 141, errors
     assert "Traceback" not in errors
     assert "Exception ignored" not in errors
+
+
+@pytest.fixture(scope="module")
+def large_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A million rows: long enough to classify that a signal arrives while it is written."""
+    block = "".join(
+        f"S{i},{100 + i % 800} pmol/L,0.{10 + i % 80} umol/L,{18 + i % 80}\n" for i in range(1000)
+    )
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    path.write_text("id,b12,mma,age\n" + block * 1000)
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_terminating_signal_removes_the_partial_output(
+    large_file: Path, tmp_path: Path, signum: int
+) -> None:
+    out = tmp_path / "out.csv"
+    command = ["classify", str(large_file), "-o", str(out), "--chunk-bytes", "65536"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "b12lab", *command], stderr=subprocess.PIPE
+    ) as run:
+        while not list(tmp_path.glob(".out.csv.*.partial")):
+            assert run.poll() is None, "the run ended before it was signalled"
+        run.send_signal(signum)
+        assert run.stderr is not None
+        errors = run.stderr.read().decode()
+        status = run.wait(timeout=120)
+    assert status == 128 + signum, errors
+    assert "Traceback" not in errors
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_signal_handlers_are_restored_after_a_run(tmp_path: Path) -> None:
+    before = {signum: signal.getsignal(signum) for signum in cli.TERMINATING}
+    assert main(["classify", str(EXAMPLE), "-o", str(tmp_path / "out.csv")]) == 0
+    assert {signum: signal.getsignal(signum) for signum in cli.TERMINATING} == before

@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -127,16 +127,17 @@ def writer(
 @contextmanager
 def _atomic(target: Path, fmt: str, *, safe: bool, shown: str) -> Iterator[Output]:
     """Write beside ``target``, then rename over it, and put the record beside it the same way."""
-    temporary = _temporary(target, shown)
-    written: list[str] = [temporary]
+    written: list[str] = []
     try:
+        _temporary(target, shown, written)
+        temporary = written[0]
         with (
             open(temporary, "wb", buffering=0) as sink,
             _formatted(sink, fmt, safe=safe, shown=shown) as output,
         ):
             yield output
         if output.record is not None:
-            written.append(_temporary(record_path(target), shown))
+            _temporary(record_path(target), shown, written)
             Path(written[1]).write_text(output.record, encoding="utf-8")
         _commit(written, target, shown)
     finally:
@@ -145,19 +146,25 @@ def _atomic(target: Path, fmt: str, *, safe: bool, shown: str) -> Iterator[Outpu
                 os.unlink(name)
 
 
-def _temporary(path: Path, shown: str) -> str:
-    """A new, empty temporary file beside ``path``, so that renaming it is atomic.
+def _temporary(path: Path, shown: str, written: list[str]) -> None:
+    """A new, empty, private file beside ``path`` (so that renaming it is atomic), listed in
+    ``written`` before it exists: an interruption at any point leaves nothing unlisted to remove.
 
     A failure names the output as given: the temporary name means nothing to the user.
     """
-    try:
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-        )
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, shown) from None
-    os.close(handle)
-    return temporary
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    while True:
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.partial")
+        written.append(name)
+        try:
+            os.close(os.open(name, flags, 0o600))
+        except FileExistsError:
+            written.remove(name)  # another file's: not ours to remove
+            continue
+        except OSError as exc:
+            written.remove(name)
+            raise OSError(exc.errno, exc.strerror, shown) from None
+        return
 
 
 def _commit(written: list[str], path: Path, shown: str) -> None:
