@@ -256,13 +256,22 @@ _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """The chunk as an arrow table; categorical columns stay dictionary-encoded (cheap to write)."""
+    """The chunk as an arrow table; categorical text stays dictionary-encoded (cheap to write).
+
+    Categories of other values (bytes, numbers) are decoded: they need not be valid text.
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    columns = [
-        column.cast(_DICTIONARY) if pa.types.is_dictionary(column.type) else column
-        for column in table.columns
-    ]
+    columns = [_undictionaried(column) for column in table.columns]
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _undictionaried(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not pa.types.is_dictionary(column.type):
+        return column
+    values = column.type.value_type
+    if pa.types.is_string(values) or pa.types.is_large_string(values):
+        return column.cast(_DICTIONARY)
+    return column.cast(values)
 
 
 def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -284,10 +293,75 @@ def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chu
     return pc.if_else(risky, pc.binary_join_element_wise(quote, column, nothing), column)
 
 
+_BINARY = tuple(
+    getattr(pa.types, name)
+    for name in ("is_binary", "is_large_binary", "is_fixed_size_binary", "is_binary_view")
+    if hasattr(pa.types, name)  # binary views are newer than the oldest pyarrow supported
+)
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return any(is_type(kind) for is_type in _BINARY)
+
+
+def _is_nested(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_nested(kind))
+
+
+def _textual(table: pa.Table) -> pa.Table:
+    """Columns text cannot hold as they are, as text: bytes as hex, nested values as JSON.
+
+    Bytes need not be valid UTF-8 (an image, a hash); a list or a record has no CSV form.
+    """
+    columns = [_hex_column(c) if _is_binary(c.type) else c for c in table.columns]
+    columns = [_json_column(c) if _is_nested(c.type) else c for c in columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _hex_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([_hex(chunk) for chunk in column.chunks], type=pa.large_string())
+
+
+_HEX_DIGITS = np.frombuffer(
+    "".join(f"{byte:02x}" for byte in range(256)).encode(), dtype=np.uint8
+).reshape(256, 2)
+
+
+def _hex(chunk: pa.Array) -> pa.Array:
+    """Each cell's bytes as lower-case hexadecimal text (two digits a byte); nulls stay null."""
+    chunk = chunk.cast(pa.large_binary())
+    bounds = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+    bounds = bounds[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = chunk.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    digits = _HEX_DIGITS[raw[bounds[0] : bounds[-1]]].tobytes()
+    offsets = pa.py_buffer(((bounds - bounds[0]) * 2).astype(np.int64).tobytes())
+    text = pa.LargeStringArray.from_buffers(len(chunk), offsets, pa.py_buffer(digits))
+    return pc.if_else(pc.is_null(chunk), pa.scalar(None, pa.large_string()), text)
+
+
+def _json_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each list, map or record cell as compact JSON text; nulls stay null."""
+    texts = [None if value is None else _json_value(value) for value in column.to_pylist()]
+    return pa.chunked_array([pa.array(texts, type=pa.large_string())])
+
+
+def _json_value(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: object) -> str:
+    """JSON has no bytes, dates or decimals: hex for bytes, ISO 8601 or exact text otherwise."""
+    if isinstance(value, bytes):
+        return value.hex()
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else str(value)
+
+
 def _write_csv(
     frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any], *, safe: bool = True
 ) -> None:
-    table = _arrow(frame)
+    table = _textual(_arrow(frame))
     if safe:
         table = pa.Table.from_arrays(
             [neutralize_formulas(c) for c in table.columns], names=table.column_names
@@ -310,6 +384,8 @@ def _write_parquet(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) 
 def _write_ndjson(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) -> None:
     """One JSON object per row and line; numbers keep every digit (shortest round-trip text)."""
     table = _arrow(frame)
+    binary = [_hex_column(c) if _is_binary(c.type) else c for c in table.columns]
+    table = pa.Table.from_arrays(binary, names=table.column_names)
     if table.num_rows == 0:
         return
     names, columns = table.column_names, table.columns
@@ -327,6 +403,8 @@ def _json_members(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
     plain = pa.types.is_floating, pa.types.is_integer, pa.types.is_boolean
     if any(is_type(column.type) for is_type in plain):  # their text is valid JSON
         text = pc.cast(column, pa.large_string())
+    elif _is_nested(column.type):
+        text = _json_column(column)  # already JSON
     else:
         text = pa.chunked_array(
             [_json_strings(chunk) for chunk in column.chunks], type=pa.large_string()
