@@ -717,3 +717,52 @@ def test_signal_handlers_are_restored_after_a_run(tmp_path: Path) -> None:
     before = {signum: signal.getsignal(signum) for signum in cli.TERMINATING}
     assert main(["classify", str(EXAMPLE), "-o", str(tmp_path / "out.csv")]) == 0
     assert {signum: signal.getsignal(signum) for signum in cli.TERMINATING} == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--version"],
+        ["tables"],
+        ["convert", "160 pg/mL", "--analyte", "b12"],
+        ["classify", str(EXAMPLE)],
+        ["classify", str(EXAMPLE), "-o", "/dev/stdout"],
+    ],
+)
+def test_a_reader_gone_before_the_first_byte_ends_any_command_quietly(command: list[str]) -> None:
+    read, write = os.pipe()
+    os.close(read)  # as `| head -c 0` does, before anything is written
+    with subprocess.Popen(
+        [sys.executable, "-m", "b12lab", *command], stdout=write, stderr=subprocess.PIPE
+    ) as run:
+        os.close(write)
+        assert run.stderr is not None
+        errors = run.stderr.read().decode()
+        status = run.wait(timeout=120)
+    assert status == 141, errors
+    assert "Traceback" not in errors
+    assert "Broken pipe" not in errors
+
+
+def test_a_closed_standard_output_still_writes_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    command = [sys.executable, "-m", "b12lab", "classify", str(EXAMPLE)]
+    to_file = _without_standard_output([*command, "-o", str(out)])
+    assert to_file.returncode == 0, to_file.stderr
+    assert out.exists()
+    to_standard_output = _without_standard_output(command)
+    assert to_standard_output.returncode == 2
+    assert "standard output is closed" in to_standard_output.stderr
+    assert "Traceback" not in to_standard_output.stderr
+
+
+def _without_standard_output(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run with file descriptor 1 closed, as ``>&-`` does."""
+    return subprocess.run(
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )

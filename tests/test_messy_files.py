@@ -526,3 +526,46 @@ def test_a_parquet_list_of_results_is_a_row_error(tmp_path: Path) -> None:
     result = classify_file(path)
     assert [error.split(":")[0] for error in result["b12lab_error"]] == ["row 1", ""]
     assert "invalid_value" in result["b12lab_error"][0]
+
+
+# --- small cases: a header and nothing else; what to try when a byte does not decode ----------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"id,b12", b'"id","b12"', b"id;b12", b"\xef\xbb\xbfid,b12", b"id,b12\r", b"id,b12\n\n"],
+)
+@pytest.mark.parametrize("chunk_bytes", ["1", str(16 << 20)])
+def test_a_header_without_rows_or_final_line_end_is_an_empty_result(
+    tmp_path: Path, content: bytes, chunk_bytes: str
+) -> None:
+    path = tmp_path / "header.csv"
+    path.write_bytes(content)
+    result = classify_file(path, "--chunk-bytes", chunk_bytes)
+    assert len(result) == 0
+    assert list(result.columns[:2]) == ["id", "b12"]
+
+
+def test_undecodable_cp1252_suggests_another_encoding_than_cp1252(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"id,b12\nA,160 pmol/L\nB,\x81160 pmol/L\n")  # 0x81: undefined in cp1252
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv"), "--encoding", "cp1252"])
+    message = capsys.readouterr().err
+    assert "line 3 is not valid cp1252" in message
+    assert "--encoding latin-1" in message
+    assert "--encoding cp1252" not in message
+    result = classify_file(path, "--encoding", "latin-1")  # as suggested: every byte reads
+    assert list(result["id"]) == ["A", "B"]
+
+
+def test_undecodable_text_with_nul_bytes_suggests_utf16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "utf16.csv"
+    path.write_bytes("id,mma\nA,0.52 µmol/L\n".encode() + "B,0.5 µmol/L\n".encode("utf-16-le"))
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv")]) == 2
+    message = capsys.readouterr().err
+    assert "--encoding utf-16" in message
+    assert "cp1252" not in message

@@ -92,12 +92,14 @@ class Terminated(BaseException):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    input_name = "the input"
     with _terminating_signals():
         try:
+            args = _parser().parse_args(argv)  # --version and --help write to standard output
+            input_name = getattr(args, "input", input_name)
             return int(args.run(args))
         except (Exception, KeyboardInterrupt, Terminated) as exc:
-            return _failed(exc, getattr(args, "input", "the input"))
+            return _failed(exc, input_name)
 
 
 @contextmanager
@@ -409,7 +411,7 @@ def _classify_file(
     safe = not args.keep_formulas
     with (
         _arrow_signals_off(),
-        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as output,
+        writer(args.output, _standard_output, safe_for_spreadsheets=safe) as output,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", B12LabWarning)
@@ -432,6 +434,14 @@ def _classify_file(
         print(file=sys.stderr)
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
+
+
+def _standard_output() -> IO[bytes]:
+    """Standard output's bytes, asked for only when the output goes there: a job started with
+    standard output closed (``>&-``) can still write a file."""
+    if sys.stdout is None:
+        raise OSError(errno.EBADF, "standard output is closed; give a file with -o")
+    return sys.stdout.buffer
 
 
 @contextmanager

@@ -98,10 +98,11 @@ def is_stream(path: Path) -> bool:
 
 @contextmanager
 def writer(
-    path: Path | None, stdout: IO[bytes], *, safe_for_spreadsheets: bool = True
+    path: Path | None, stdout: Callable[[], IO[bytes]], *, safe_for_spreadsheets: bool = True
 ) -> Iterator[Output]:
     """Where result chunks go; a file and its record appear, complete, only on success.
 
+    ``stdout`` gives standard output when ``path`` is ``None`` (it is not asked for otherwise).
     Chunks are written strictly in order, at most one in flight. CSV text cells that a
     spreadsheet would run as formulas get a leading ``'`` unless ``safe_for_spreadsheets`` is off.
     Only a regular file (or a new one) is replaced atomically, through a symlink to it if ``path``
@@ -111,7 +112,7 @@ def writer(
     fmt = output_format(path)
     safe = safe_for_spreadsheets
     if path is None:
-        with _formatted(stdout, fmt, safe=safe, shown="standard output") as output:
+        with _formatted(stdout(), fmt, safe=safe, shown="standard output") as output:
             yield output
     elif is_stream(path):
         with (
