@@ -396,6 +396,7 @@ def test_run_record_of_a_long_run_names_its_options(tmp_path: Path) -> None:
     assert record["options"]["long"] == {  # None: found by its common name
         "patient": None,
         "time": "at",
+        "time_format": None,
         "window": "24h",
         "test": None,
         "value": None,

@@ -300,6 +300,14 @@ def _parser() -> argparse.ArgumentParser:
         "--time", default=None, help="collection time column (default: collection_datetime, ...)"
     )
     long.add_argument(
+        "--time-format",
+        action="append",
+        default=None,
+        metavar="FORMAT",
+        help="how --time is written, in strptime codes, e.g. '%%d.%%m.%%Y %%H:%%M'; repeat for "
+        "sites that differ (ISO8601 names ISO 8601; default: ISO 8601 only)",
+    )
+    long.add_argument(
         "--window", default=None, help="results within this of a visit's first, e.g. 24h"
     )
     long.add_argument(
@@ -477,11 +485,13 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         chunk.frame,
         patient=args.patient,
         time=args.time,
+        time_format=args.time_format,
         window=args.window,
         test=args.test,
         value=args.value,
         unit=args.unit_column,
         row_errors=cited,
+        row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
         **options,
     )
 
@@ -574,7 +584,7 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape the output, as given (tables are recorded apart, resolved)."""
     long = {
         name: getattr(args, name)
-        for name in ("patient", "time", "window", "test", "value", "unit_column")
+        for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
     }
     return {
         "map": _pairs(args.map, "map"),
