@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -395,6 +396,7 @@ def test_run_record_of_a_long_run_names_its_options(tmp_path: Path) -> None:
     assert record["options"]["long"] == {  # None: found by its common name
         "patient": None,
         "time": "at",
+        "time_format": None,
         "window": "24h",
         "test": None,
         "value": None,
@@ -679,3 +681,89 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(lab_file: Path) -> None:
     assert status == 141, errors
     assert "Traceback" not in errors
     assert "Exception ignored" not in errors
+
+
+@pytest.fixture(scope="module")
+def large_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A million rows: long enough to classify that a signal arrives while it is written."""
+    block = "".join(
+        f"S{i},{100 + i % 800} pmol/L,0.{10 + i % 80} umol/L,{18 + i % 80}\n" for i in range(1000)
+    )
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    path.write_text("id,b12,mma,age\n" + block * 1000)
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_terminating_signal_removes_the_partial_output(
+    large_file: Path, tmp_path: Path, signum: int
+) -> None:
+    out = tmp_path / "out.csv"
+    command = ["classify", str(large_file), "-o", str(out), "--chunk-bytes", "65536"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "b12lab", *command], stderr=subprocess.PIPE
+    ) as run:
+        while not list(tmp_path.glob(".out.csv.*.partial")):
+            assert run.poll() is None, "the run ended before it was signalled"
+        run.send_signal(signum)
+        assert run.stderr is not None
+        errors = run.stderr.read().decode()
+        status = run.wait(timeout=120)
+    assert status == 128 + signum, errors
+    assert "Traceback" not in errors
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_signal_handlers_are_restored_after_a_run(tmp_path: Path) -> None:
+    before = {signum: signal.getsignal(signum) for signum in cli.TERMINATING}
+    assert main(["classify", str(EXAMPLE), "-o", str(tmp_path / "out.csv")]) == 0
+    assert {signum: signal.getsignal(signum) for signum in cli.TERMINATING} == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--version"],
+        ["tables"],
+        ["convert", "160 pg/mL", "--analyte", "b12"],
+        ["classify", str(EXAMPLE)],
+        ["classify", str(EXAMPLE), "-o", "/dev/stdout"],
+    ],
+)
+def test_a_reader_gone_before_the_first_byte_ends_any_command_quietly(command: list[str]) -> None:
+    read, write = os.pipe()
+    os.close(read)  # as `| head -c 0` does, before anything is written
+    with subprocess.Popen(
+        [sys.executable, "-m", "b12lab", *command], stdout=write, stderr=subprocess.PIPE
+    ) as run:
+        os.close(write)
+        assert run.stderr is not None
+        errors = run.stderr.read().decode()
+        status = run.wait(timeout=120)
+    assert status == 141, errors
+    assert "Traceback" not in errors
+    assert "Broken pipe" not in errors
+
+
+def test_a_closed_standard_output_still_writes_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    command = [sys.executable, "-m", "b12lab", "classify", str(EXAMPLE)]
+    to_file = _without_standard_output([*command, "-o", str(out)])
+    assert to_file.returncode == 0, to_file.stderr
+    assert out.exists()
+    to_standard_output = _without_standard_output(command)
+    assert to_standard_output.returncode == 2
+    assert "standard output is closed" in to_standard_output.stderr
+    assert "Traceback" not in to_standard_output.stderr
+
+
+def _without_standard_output(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run with file descriptor 1 closed, as ``>&-`` does."""
+    return subprocess.run(
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 import b12lab
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.units import conversion_factor
+from b12lab._io.cli import main
 from b12lab._io.long_format import classify_long
 from tests.strategies import patients, units_for
 
@@ -453,3 +455,127 @@ def test_a_collection_of_unknown_tests_says_so() -> None:
     assert out["b12lab_category"].iloc[0] == ""
     assert out["b12lab_error"].iloc[1] == ""  # LOINC 14685-2 is total B12 in moles per volume
     assert out["b12lab_category"].iloc[1] == "deficiency_unlikely"
+
+
+# --- collection times written in each site's own format -----------------------------------------
+
+US, EUROPEAN, ISO = "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M", "ISO8601"
+THREE_SITES = Path(__file__).parent / "fixtures" / "long" / "three_sites_latin1.csv"
+
+
+def _sites(times: list[str | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(len(times))],
+            "collected": times,
+            "test": "2132-9",
+            "value": "300 pmol/L",
+        }
+    )
+
+
+def test_each_time_is_read_by_the_format_that_matches_it() -> None:
+    times = ["09/30/2024 13:46", "30.09.2024 13:46", "2024-09-30T13:46:00", None]
+    out = classify_long(_sites(times), time="collected", time_format=[US, EUROPEAN, ISO])
+    assert list(out["b12lab_error"]) == ["", "", "", ""]
+    expected = [pd.Timestamp("2024-09-30 13:46")] * 3
+    assert list(out["b12lab_group_start"].iloc[:3]) == expected
+    assert pd.isna(out["b12lab_group_start"].iloc[3])  # no time: a group of its own
+
+
+def test_a_time_no_format_reads_is_an_error_of_its_row_never_quoting_it() -> None:
+    out = classify_long(
+        _sites(["09/30/2024 13:46", "10/32/2024 09:00"]), time="collected", time_format=US
+    )
+    assert out["b12lab_error"].iloc[0] == ""
+    error = out["b12lab_error"].iloc[1]
+    assert error.startswith("row 2: invalid_value: the collection time matches none")
+    assert "10/32" not in error
+    assert out["b12lab_category"].iloc[1] == ""
+
+
+def test_day_and_month_that_two_formats_read_differently_are_refused() -> None:
+    out = classify_long(
+        _sites(["01/02/2024 08:00", "30/09/2024 08:00", "09/30/2024 08:00"]),
+        time="collected",
+        time_format=[US, "%d/%m/%Y %H:%M"],
+    )
+    errors = out.set_index("patient_id")["b12lab_error"]
+    assert "two different times" in errors["P0"]
+    assert "day and month cannot be told apart" in errors["P0"]
+    assert "01/02" not in errors["P0"]
+    assert list(errors[["P1", "P2"]]) == ["", ""]  # each read by one format only
+
+
+def test_formats_that_agree_are_not_ambiguous() -> None:
+    out = classify_long(
+        _sites(["2024-09-30 13:46"]), time="collected", time_format=["%Y-%m-%d %H:%M", ISO]
+    )
+    assert list(out["b12lab_error"]) == [""]
+
+
+def test_times_with_offsets_are_compared_in_utc() -> None:
+    out = classify_long(
+        _sites(["2024-09-30T13:46+02:00", "30.09.2024 12:46 +0100"]),
+        time="collected",
+        time_format=[ISO, "%d.%m.%Y %H:%M %z"],
+    )
+    starts = out["b12lab_group_start"]
+    assert list(starts) == [pd.Timestamp("2024-09-30 11:46", tz="UTC")] * 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"time_format": US}, "needs time="),
+        ({"time": "collected", "time_format": []}, "is empty"),
+        ({"time": "collected", "time_format": "day.month"}, "is not a date format"),
+        ({"time": "collected", "time_format": "%Q"}, "is not a date format"),
+        ({"time": "collected", "row_names": ["line 2"]}, "one per row"),
+    ],
+)
+def test_bad_time_formats_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(b12lab.InvalidValueError, match=message):
+        classify_long(_sites(["2024-09-30T13:46", "2024-09-30T13:46"]), **options)
+
+
+def test_without_time_formats_only_iso_8601_is_read_and_the_advice_is_an_option() -> None:
+    with pytest.raises(b12lab.ColumnError) as caught:
+        classify_long(_sites(["30.09.2024 13:46"]), time="collected")
+    message = str(caught.value)
+    assert "--time-format" in message
+    assert "30.09" not in message
+    assert "dayfirst" not in message
+    assert "datetime column" not in message
+
+
+def test_a_three_site_export_keeps_every_collection(tmp_path: Path) -> None:
+    """Latin-1, `;`, CRLF; US, German and UK sites, each with its own date format, decimal mark,
+    unit and censoring; repeat draws; LOINC 2132-9, 14685-2, 13964-2 and 13965-9."""
+    raw = THREE_SITES.read_bytes()
+    assert b"\r\n" in raw
+    assert "µ".encode("latin-1") in raw
+    out = tmp_path / "visits.csv"
+    status = main(
+        [
+            "classify", str(THREE_SITES), "--long", "--encoding", "latin-1", "--test", "LOINC",
+            "--time", "Collected", "--time-format", US, "--time-format", EUROPEAN,
+            "--time-format", ISO, "--window", "24h", "-o", str(out),
+        ]
+    )  # fmt: skip
+    assert status == 0
+    visits = pd.read_csv(out, dtype=str, keep_default_na=False)
+    export = pd.read_csv(THREE_SITES, sep=";", encoding="latin-1", dtype=str)
+    assert set(visits["Patient ID"]) == set(export["Patient ID"])  # no patient lost
+    assert len(visits) == 15  # every collection, repeat draws apart, identical rows once
+    assert ((visits["b12lab_category"] != "") ^ (visits["b12lab_error"] != "")).all()
+    failed = visits.set_index("Patient ID").query("b12lab_error != ''")["b12lab_error"]
+    assert sorted(failed.index) == ["A-1004", "A-1005", "C-3001"]
+    assert failed["A-1005"].startswith("line 9: invalid_value: the collection time matches none")
+    assert "10/32" not in failed["A-1005"]
+    assert failed["A-1004"].startswith("duplicate_result: b12")
+    by_patient = visits.groupby("Patient ID")["b12lab_b12"].agg(list)
+    assert by_patient["B-2001"] == ["118", "156.3"]  # decimal commas, two draws a week apart
+    assert by_patient["A-1002"] == ["110.67088691648776"]  # <150 pg/mL, censored
+    assert by_patient["B-2002"] == ["37"]  # "< 37" pmol/L
+    assert visits.set_index("Patient ID").loc["C-3002", "b12lab_b12_censoring"] == "<"

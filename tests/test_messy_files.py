@@ -7,13 +7,17 @@ or carries an error that names its line and reason.
 from __future__ import annotations
 
 import codecs
+import json
 import string
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -416,3 +420,152 @@ def test_undecodable_utf16_names_the_line(
     path.write_bytes("id,b12\r\nP1,160 pg/mL\r\n".encode("utf-16") + lone_surrogate + b"x\x00")
     assert main(["classify", str(path), "-o", str(tmp_path / "out.csv")]) == 2
     assert "line 3 is not valid utf-16" in capsys.readouterr().err
+
+
+# --- Parquet: every column type passes through or gives a per-row error ------------------------
+
+PARQUET_COLUMNS = {
+    "binary": pa.array([b"\x00\xff", None, b"ok"], pa.binary()),
+    "large_binary": pa.array([b"\xfe", b"", None], pa.large_binary()),
+    "fixed_binary": pa.array([b"\xff\x00", None, b"ab"], pa.binary(2)),
+    "binary_dictionary": pa.array([b"\xff", None, b"\xff"], pa.binary()).dictionary_encode(),
+    "decimal": pa.array([Decimal("1.10"), None, Decimal("-3")], pa.decimal128(6, 2)),
+    "list": pa.array([["x", "y"], None, []], pa.list_(pa.string())),
+    "struct": pa.array([{"x": 1.5, "y": "a"}, None, {"x": None, "y": "b"}]),
+    "map": pa.array([[("k", "v")], None, []], pa.map_(pa.string(), pa.string())),
+    "dictionary": pa.array(["north", None, "north"]).dictionary_encode(),
+    "timestamp": pa.array([datetime(2024, 9, 30, 13, 46), None, datetime(2024, 1, 2)]),
+    "timestamp_tz": pa.array(
+        [datetime(2024, 9, 30, 13, 46), None, None], pa.timestamp("us", "UTC")
+    ),
+    "int_with_nulls": pa.array([2**63 - 1, None, -(2**53) - 1], pa.int64()),
+    "uint_with_nulls": pa.array([2**64 - 1, None, 0], pa.uint64()),
+    "null": pa.array([None, None, None], pa.null()),
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ndjson", ".parquet"])
+@pytest.mark.parametrize("name", list(PARQUET_COLUMNS))
+def test_parquet_columns_of_every_type_pass_through(tmp_path: Path, name: str, suffix: str) -> None:
+    column = PARQUET_COLUMNS[name]
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ["A", "B", "C"], "b12": ["160 pmol/L"] * 3, name: column}), path)
+    out = tmp_path / f"out{suffix}"
+    assert main(["classify", str(path), "-o", str(out)]) == 0
+    if suffix == ".parquet":
+        result = pq.read_table(out)
+        expected = _decoded(column).to_pylist()
+        assert json.loads(json.dumps(result.column(name).to_pylist(), default=repr)) == json.loads(
+            json.dumps(expected, default=repr)
+        )
+    else:
+        result = pa.Table.from_pandas(_read_text_output(out))
+    assert result.column("b12lab_error").to_pylist() == ["", "", ""]
+    assert [float(value) for value in result.column("b12lab_b12").to_pylist()] == [160.0] * 3
+
+
+def _decoded(column: pa.Array) -> pa.Array:
+    """What a Parquet round trip gives back: dictionaries decoded, decimals as their text, maps
+    as lists of key-value pairs (compared through JSON)."""
+    if pa.types.is_dictionary(column.type) and not pa.types.is_string(column.type.value_type):
+        column = column.dictionary_decode()
+    return column.cast(pa.string()) if pa.types.is_decimal(column.type) else column
+
+
+def _read_text_output(out: Path) -> pd.DataFrame:
+    if out.suffix == ".ndjson":
+        return pd.read_json(out, lines=True, dtype=False)
+    return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+
+def test_parquet_bytes_are_hex_in_text_and_nested_values_json(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    table = pa.table(
+        {
+            "b12": ["160 pmol/L"] * 3,
+            "blob": PARQUET_COLUMNS["binary"],
+            "tags": PARQUET_COLUMNS["list"],
+            "id": PARQUET_COLUMNS["uint_with_nulls"],
+        }
+    )
+    pq.write_table(table, path)
+    result = classify_file(path)
+    assert list(result["blob"]) == ["00ff", "", "6f6b"]
+    assert list(result["tags"]) == ['["x","y"]', "", "[]"]
+    assert list(result["id"]) == [str(2**64 - 1), "", "0"]  # every digit kept
+    ndjson = tmp_path / "out.ndjson"
+    assert main(["classify", str(path), "-o", str(ndjson)]) == 0
+    rows = [json.loads(line) for line in ndjson.read_text().splitlines()]
+    assert [row["tags"] for row in rows] == [["x", "y"], None, []]
+    assert [row["blob"] for row in rows] == ["00ff", None, "6f6b"]
+
+
+def test_parquet_decimal_results_are_read_as_their_exact_text(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    values = [Decimal("160.50"), Decimal("0.52"), None]
+    pq.write_table(
+        pa.table(
+            {
+                "b12": pa.array(values[:1] * 3, pa.decimal128(7, 2)),
+                "mma": pa.array(values[1:] + values[1:2], pa.decimal128(38, 2)),
+                "mma_unit": ["umol/L"] * 3,
+            }
+        ),
+        path,
+    )
+    result = classify_file(path, "--unit", "b12=pmol/L", "--unit", "mma=umol/L")
+    assert list(result["b12"]) == ["160.50"] * 3
+    assert list(result["b12lab_b12"]) == ["160.5"] * 3
+    assert list(result["b12lab_mma"]) == ["0.52", "", "0.52"]
+    assert list(result["b12lab_error"]) == ["", "", ""]
+
+
+def test_a_parquet_list_of_results_is_a_row_error(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"b12": pa.array([["160 pmol/L"], None], pa.list_(pa.string()))}), path)
+    result = classify_file(path)
+    assert [error.split(":")[0] for error in result["b12lab_error"]] == ["row 1", ""]
+    assert "invalid_value" in result["b12lab_error"][0]
+
+
+# --- small cases: a header and nothing else; what to try when a byte does not decode ----------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"id,b12", b'"id","b12"', b"id;b12", b"\xef\xbb\xbfid,b12", b"id,b12\r", b"id,b12\n\n"],
+)
+@pytest.mark.parametrize("chunk_bytes", ["1", str(16 << 20)])
+def test_a_header_without_rows_or_final_line_end_is_an_empty_result(
+    tmp_path: Path, content: bytes, chunk_bytes: str
+) -> None:
+    path = tmp_path / "header.csv"
+    path.write_bytes(content)
+    result = classify_file(path, "--chunk-bytes", chunk_bytes)
+    assert len(result) == 0
+    assert list(result.columns[:2]) == ["id", "b12"]
+
+
+def test_undecodable_cp1252_suggests_another_encoding_than_cp1252(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"id,b12\nA,160 pmol/L\nB,\x81160 pmol/L\n")  # 0x81: undefined in cp1252
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv"), "--encoding", "cp1252"])
+    message = capsys.readouterr().err
+    assert "line 3 is not valid cp1252" in message
+    assert "--encoding latin-1" in message
+    assert "--encoding cp1252" not in message
+    result = classify_file(path, "--encoding", "latin-1")  # as suggested: every byte reads
+    assert list(result["id"]) == ["A", "B"]
+
+
+def test_undecodable_text_with_nul_bytes_suggests_utf16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "utf16.csv"
+    path.write_bytes("id,mma\nA,0.52 µmol/L\n".encode() + "B,0.5 µmol/L\n".encode("utf-16-le"))
+    assert main(["classify", str(path), "-o", str(tmp_path / "out.csv")]) == 2
+    message = capsys.readouterr().err
+    assert "--encoding utf-16" in message
+    assert "cp1252" not in message

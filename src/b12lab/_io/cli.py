@@ -10,7 +10,12 @@ Exit codes:
 * 2 — the command could not run: bad arguments, unreadable or missing file, missing column,
   unknown table or unit;
 * 70 — an unexpected internal error (the traceback is printed); never 1, which means row errors;
-* 130 — interrupted (Ctrl-C); 141 — the reader of the output went away (``| head``).
+* 130 — interrupted (Ctrl-C); 129 and 143 — ended by SIGHUP or SIGTERM (128 + the signal's
+  number, as a shell reports a process killed by it); 141 — the reader of the output went away
+  (``| head``).
+
+However the run ends early, the temporary output file is removed: nothing is left beside the
+output but a complete file.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import traceback
 import warnings
@@ -28,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
@@ -66,12 +74,72 @@ class Progress:
     warnings: list[str] = field(default_factory=list)
 
 
+TERMINATING = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals that end a run like Ctrl-C: its temporary output is removed (SIGHUP is POSIX only)."""
+
+
+class Terminated(BaseException):
+    """A termination signal, raised where the run is so that its cleanup runs as for Ctrl-C.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` may swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    input_name = "the input"
+    with _terminating_signals():
+        try:
+            args = _parser().parse_args(argv)  # --version and --help write to standard output
+            input_name = getattr(args, "input", input_name)
+            return int(args.run(args))
+        except (Exception, KeyboardInterrupt, Terminated) as exc:
+            return _failed(exc, input_name)
+
+
+@contextmanager
+def _terminating_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` during the run; the previous handlers return
+    afterwards. Python's default for them ends the process at once, leaving the temporary output
+    (patient data) behind. Only the main thread may set handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _terminate) for signum in TERMINATING}
     try:
-        return int(args.run(args))
-    except (Exception, KeyboardInterrupt) as exc:
-        return _failed(exc, getattr(args, "input", "the input"))
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _received.clear()
+
+
+_received: list[int] = []
+"""The termination signal received, if any, until the run ends."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """Raise once; a second signal is ignored, so that it cannot cut the cleanup short.
+
+    The signal is also remembered: an exception raised in a handler is lost if it surfaces
+    inside C code that clears errors (``hasattr`` does), so the run also stops at the next
+    chunk (:func:`_stop_if_terminated`).
+    """
+    for each in TERMINATING:
+        signal.signal(each, signal.SIG_IGN)
+    _received.append(signum)
+    raise Terminated(signum)
+
+
+def _stop_if_terminated() -> None:
+    """Raise :class:`Terminated` if a termination signal arrived but its exception was lost."""
+    if _received:
+        raise Terminated(_received[0])
 
 
 def _failed(exc: BaseException, input_name: str) -> int:
@@ -81,6 +149,9 @@ def _failed(exc: BaseException, input_name: str) -> int:
     if isinstance(exc, KeyboardInterrupt):
         print("b12lab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if isinstance(exc, Terminated):
+        print(f"b12lab: ended by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     if isinstance(exc, B12LabError):
         message = str(exc)
     elif isinstance(exc, OSError):
@@ -229,6 +300,14 @@ def _parser() -> argparse.ArgumentParser:
         "--time", default=None, help="collection time column (default: collection_datetime, ...)"
     )
     long.add_argument(
+        "--time-format",
+        action="append",
+        default=None,
+        metavar="FORMAT",
+        help="how --time is written, in strptime codes, e.g. '%%d.%%m.%%Y %%H:%%M'; repeat for "
+        "sites that differ (ISO8601 names ISO 8601; default: ISO 8601 only)",
+    )
+    long.add_argument(
         "--window", default=None, help="results within this of a visit's first, e.g. 24h"
     )
     long.add_argument(
@@ -339,11 +418,13 @@ def _classify_file(
     show = _progress_bar(progress) if sys.stderr.isatty() else None
     safe = not args.keep_formulas
     with (
-        writer(args.output, sys.stdout.buffer, safe_for_spreadsheets=safe) as output,
+        _arrow_signals_off(),
+        writer(args.output, _standard_output, safe_for_spreadsheets=safe) as output,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", B12LabWarning)
         for chunk in _inputs(args):
+            _stop_if_terminated()
             if args.long:
                 visits = _classify_long(args, chunk, options)
                 result = _uncited(visits)  # counted by error code, written citing lines
@@ -354,12 +435,38 @@ def _classify_file(
             output.write(visits if args.long else _with_lines(result, chunk))
             if show is not None:
                 show()
+        _stop_if_terminated()  # the output is not committed
         progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
         output.record = record_json(make_record(progress))
     if show is not None:
         print(file=sys.stderr)
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
+
+
+def _standard_output() -> IO[bytes]:
+    """Standard output's bytes, asked for only when the output goes there: a job started with
+    standard output closed (``>&-``) can still write a file."""
+    if sys.stdout is None:
+        raise OSError(errno.EBADF, "standard output is closed; give a file with -o")
+    return sys.stdout.buffer
+
+
+@contextmanager
+def _arrow_signals_off() -> Iterator[None]:
+    """Python's signal handlers alone, while the run reads with pyarrow.
+
+    pyarrow's parser takes SIGINT and SIGTERM over while it runs and passes them on through a
+    helper thread, and can lose one that arrives as a parse ends: a Ctrl-C or SIGTERM then
+    goes unnoticed. Without it, Python's handlers run as soon as each block is parsed.
+    """
+    import pyarrow as pa
+
+    pa.enable_signal_handlers(False)
+    try:
+        yield
+    finally:
+        pa.enable_signal_handlers(True)  # its default
 
 
 def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, Any]) -> pd.DataFrame:
@@ -378,11 +485,13 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         chunk.frame,
         patient=args.patient,
         time=args.time,
+        time_format=args.time_format,
         window=args.window,
         test=args.test,
         value=args.value,
         unit=args.unit_column,
         row_errors=cited,
+        row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
         **options,
     )
 
@@ -475,7 +584,7 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape the output, as given (tables are recorded apart, resolved)."""
     long = {
         name: getattr(args, name)
-        for name in ("patient", "time", "window", "test", "value", "unit_column")
+        for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
     }
     return {
         "map": _pairs(args.map, "map"),

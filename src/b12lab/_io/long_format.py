@@ -23,6 +23,7 @@ counted in ``b12lab_ignored_results`` and otherwise ignored.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,7 @@ def classify_long(
     *,
     patient: str | None = None,
     time: str | None = None,
+    time_format: str | Sequence[str] | None = None,
     window: pd.Timedelta | str | None = None,
     test: str | None = None,
     value: str | None = None,
@@ -74,6 +76,7 @@ def classify_long(
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
+    row_names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Classify a long export; returns one row per group (patient, or patient visit).
 
@@ -81,8 +84,12 @@ def classify_long(
     case-insensitively. ``value`` holds results such as ``160``, ``"<50"`` or ``"160 pg/mL"``;
     ``unit``, if given, names a column of units joined to values that carry none. ``time`` and
     ``window`` (a duration such as ``"24h"``) split a patient's results into visits (see the
-    module docstring). Columns named like ``age``, ``sex`` or ``pregnant`` are carried to each
-    group. The output has the group keys (``patient``, and ``b12lab_group_start`` and
+    module docstring). Times are read as ISO 8601 unless ``time_format`` gives the formats the
+    export uses (``strptime`` codes such as ``"%d.%m.%Y %H:%M"``, or ``"ISO8601"``): each time
+    must then be read by one of them, or by several that agree; a time read by none, or read as
+    two different times (``01/02/2024`` under ``%m/%d/%Y`` and ``%d/%m/%Y``), makes its row an
+    error in a group of its own. Columns named like ``age``, ``sex`` or ``pregnant`` are carried
+    to each group. The output has the group keys (``patient``, and ``b12lab_group_start`` and
     ``b12lab_group_end`` with ``time``), one column per analyte found, the context columns, the
     ``b12lab_*`` columns of :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``.
     Two different results for one analyte in one group make that group an error.
@@ -92,6 +99,8 @@ def classify_long(
     values that carry none, in the value or the unit column. ``explain`` and ``decimal`` are as
     in :func:`~b12lab.classify_frame`. ``row_errors`` (one message per row, ``""`` for none)
     marks rows already known to be unusable: their group gets the error, and no category.
+    ``row_names`` says how errors cite each row (default ``row 1``, ``row 2``, ...); errors
+    never quote a cell, since a time or an id can identify a patient.
     """
     named = _long_columns(df, patient=patient, test=test, value=value, unit=unit, time=time)
     patient, test, value, unit = (named[k] or "" for k in ("patient", "test", "value", "unit"))
@@ -99,7 +108,12 @@ def classify_long(
     tests, chosen = _mapping(df, columns or {})
     failed = _failed_rows(row_errors, len(df))
     span = _window(time, window)
-    times = _times(df, time, failed != "") if time is not None else None
+    formats = _time_formats(time_format, time)
+    times = None
+    if time is not None:
+        times, unread_times = _times(df, time, failed != "", formats)
+        cited = _cited(unread_times, _row_names(row_names, len(df)))
+        failed = np.where(failed == "", cited, failed)
     ids, first, last = _groups(df[patient], times, span)
     analyte = _recognise(df[test], tests)
     cells = _cells(
@@ -317,15 +331,25 @@ def _window(time: str | None, window: pd.Timedelta | str | None) -> int:
     return int(span.as_unit("ns").value)
 
 
-def _times(df: pd.DataFrame, column: str, failed: np.ndarray) -> pd.Series:
-    """Collection times; a row already known to be unusable may hold no time (it stands alone)."""
+def _times(
+    df: pd.DataFrame, column: str, failed: np.ndarray, formats: tuple[str, ...]
+) -> tuple[pd.Series, np.ndarray]:
+    """Collection times, and why each unreadable one is (``""`` for none).
+
+    A row already known to be unusable may hold no time: it stands alone, with its own error.
+    """
     raw = df[column].reset_index(drop=True)
+    unread = np.full(len(raw), "", dtype=object)
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(raw):
-        return raw
+        return raw, unread
+    if formats:
+        times, unread = _formatted_times(raw, column, formats)
+        return times, np.where(failed, "", unread)
     if not failed.any():
-        return _parsed_times(raw, column)
+        return _parsed_times(raw, column), unread
     usable = _parsed_times(raw.where(~failed), column)
-    return usable.fillna(pd.to_datetime(raw.where(failed), format="ISO8601", errors="coerce"))
+    times = usable.fillna(pd.to_datetime(raw.where(failed), format="ISO8601", errors="coerce"))
+    return times, unread
 
 
 def _parsed_times(raw: pd.Series, column: str) -> pd.Series:
@@ -338,11 +362,144 @@ def _parsed_times(raw: pd.Series, column: str) -> pd.Series:
         unreadable = np.flatnonzero((coerced.isna() & raw.notna()).to_numpy())
         where = f" (row {int(unreadable[0]) + 1} of the export)" if unreadable.size else ""
         raise ColumnError(
-            f"column {column!r} has a value that cannot be read as a collection time{where}; "
-            "give ISO 8601 times such as 2024-03-01T08:30 or a datetime column",
+            f"column {column!r} has a value that cannot be read as an ISO 8601 collection time"
+            f"{where}; give ISO 8601 times such as 2024-03-01T08:30, or the formats the export "
+            "uses: time_format= (on the command line --time-format, e.g. '%d.%m.%Y %H:%M')",
             column=column,
         ) from exc
     return parsed
+
+
+def _time_formats(time_format: str | Sequence[str] | None, time: str | None) -> tuple[str, ...]:
+    """The formats given, checked: each is ``ISO8601`` or holds a ``strptime`` code."""
+    if time_format is None:
+        return ()
+    formats = (time_format,) if isinstance(time_format, str) else tuple(time_format)
+    if time is None:
+        raise InvalidValueError(
+            "time_format= (on the command line --time-format) needs time= (--time), the column "
+            "of collection times",
+            argument="time_format",
+        )
+    if not formats:
+        raise InvalidValueError(
+            "time_format= is empty; give one format or more", argument="time_format"
+        )
+    for form in formats:
+        _check_time_format(form)
+    return formats
+
+
+def _check_time_format(form: object) -> None:
+    """A format that a written time reads back through; else an error naming it."""
+    if form == "ISO8601":
+        return
+    example = datetime.datetime(2024, 9, 30, 13, 46, 5, tzinfo=datetime.UTC)
+    try:
+        if not isinstance(form, str) or "%" not in form:
+            raise ValueError(form)
+        datetime.datetime.strptime(example.strftime(form), form)
+    except ValueError:
+        raise InvalidValueError(
+            f"time format {form!r} is not a date format; give strptime codes such as "
+            "'%d.%m.%Y %H:%M' or '%m/%d/%Y %H:%M', or ISO8601",
+            argument="time_format",
+            value=repr(form),
+        ) from None
+
+
+def _formatted_times(
+    raw: pd.Series, column: str, formats: tuple[str, ...]
+) -> tuple[pd.Series, np.ndarray]:
+    """Each distinct time read under every format; it must be read, and read as one time."""
+    text = raw.astype("string").str.strip()
+    codes, distinct = pd.factorize(text)
+    readings = [_read_under(distinct, column, form) for form in formats]
+    stacked = np.stack([reading.to_numpy(dtype="datetime64[ns]") for reading in readings])
+    read = ~np.isnat(stacked)
+    chosen = read.argmax(axis=0)
+    first = stacked[chosen, np.arange(len(distinct))]
+    disagree = (read & (stacked != first)).any(axis=0)
+    reasons = np.full(len(distinct), "", dtype=object)
+    reasons[~read.any(axis=0)] = _unread_message(formats)
+    for index in np.flatnonzero(disagree):
+        other = int(np.flatnonzero(read[:, index] & (stacked[:, index] != first[index]))[0])
+        reasons[index] = _ambiguous_message(formats[chosen[index]], formats[other])
+    kept = np.where(disagree | ~read.any(axis=0), np.datetime64("NaT", "ns"), first)
+    missing = codes < 0
+    stamps = np.where(missing, np.datetime64("NaT", "ns"), kept[codes])
+    unread = np.where(missing, "", reasons[codes]).astype(object)
+    zone = "UTC" if _offsets(readings, read, column) else None
+    times: pd.Series = pd.Series(pd.DatetimeIndex(stamps).tz_localize(zone))
+    return times, unread
+
+
+def _offsets(readings: list[pd.Series], read: np.ndarray, column: str) -> bool:
+    """Whether the times read carry a UTC offset (they are then compared in UTC); all or none
+    must, as a time without one has no place on the same line."""
+    aware = np.array([_aware(reading) for reading in readings])
+    used = read.any(axis=1)
+    if aware[used].any() and not aware[used].all():
+        raise ColumnError(
+            f"column {column!r} mixes times with and without a UTC offset; give times that all "
+            "carry an offset, or none",
+            column=column,
+        )
+    return bool(aware[used].any())
+
+
+def _read_under(distinct: pd.Index, column: str, form: str) -> pd.Series:
+    """``distinct`` times read under one format; NaT where it does not read."""
+    try:
+        read: pd.Series = pd.to_datetime(pd.Series(distinct), format=form, errors="coerce")
+    except (ValueError, TypeError, OverflowError) as exc:  # offsets and none, in one column
+        raise ColumnError(
+            f"column {column!r} mixes times with and without a UTC offset under the format "
+            f"{form!r}; give times that all carry an offset, or none",
+            column=column,
+        ) from exc
+    if _aware(read):
+        read = read.dt.tz_convert("UTC")
+    return read
+
+
+def _unread_message(formats: tuple[str, ...]) -> str:
+    shown = ", ".join(repr(form) for form in formats)
+    return (
+        f"{ErrorCode.INVALID_VALUE}: the collection time matches none of the time formats "
+        f"given ({shown}); add the format it is written in"
+    )
+
+
+def _ambiguous_message(one: str, other: str) -> str:
+    return (
+        f"{ErrorCode.INVALID_VALUE}: the collection time reads as two different times under "
+        f"{one!r} and {other!r} (day and month cannot be told apart); classify the rows "
+        "written in each of these formats separately, giving only that format"
+    )
+
+
+def _row_names(row_names: Sequence[str] | None, rows: int) -> np.ndarray:
+    """How errors cite each row: as given (one per row), else ``row 1``, ``row 2``, ..."""
+    if row_names is None:
+        return np.array([f"row {number}" for number in range(1, rows + 1)], dtype=object)
+    names = np.asarray(row_names, dtype=object)
+    if names.shape != (rows,):
+        raise InvalidValueError(
+            f"row_names has {names.size} names for {rows} rows; give one per row",
+            argument="row_names",
+        )
+    return names
+
+
+def _cited(reasons: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """``name: reason`` where there is a reason, else ``""``."""
+    cited = np.full(len(reasons), "", dtype=object)
+    failed = reasons != ""
+    cited[failed] = [
+        f"{name}: {reason}" for name, reason in zip(names[failed], reasons[failed], strict=True)
+    ]
+    return cited
 
 
 def _groups(

@@ -17,6 +17,7 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,7 @@ __all__ = ["CHUNK_BYTES", "Chunk", "detect_delimiter", "read_chunks"]
 
 CHUNK_BYTES = 16 << 20
 DELIMITERS = (",", ";", "\t", "|")
+_Columns = TypeVar("_Columns", pa.RecordBatch, pa.Table)
 _PYARROW_BLOCK = 1 << 20
 """pyarrow's parsing block (its default); raised for a block holding a longer record."""
 
@@ -275,7 +277,45 @@ def _parquet_chunks(path: Path) -> Iterator[Chunk]:
         lines = np.arange(done + 1, done + batch.num_rows + 1, dtype=np.int64)
         done += batch.num_rows
         errors = np.full(batch.num_rows, "", dtype=object)
-        yield Chunk(batch.to_pandas(), lines, errors, int(size * done / rows), unit="row")
+        yield Chunk(_frame(batch), lines, errors, int(size * done / rows), unit="row")
     if empty:
-        frame = parquet.schema_arrow.empty_table().to_pandas()
+        frame = _frame(parquet.schema_arrow.empty_table())
         yield Chunk(frame, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), size, "row")
+
+
+_NULLABLE_INTEGERS = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+}
+"""pandas' integer types that hold a missing value: with numpy's, a column with one becomes
+float, and an identifier over 2**53 changes."""
+
+
+def _frame(batch: _Columns) -> pd.DataFrame:
+    """Rows of Parquet as pandas, every value kept: integers stay integers, decimals exact."""
+    frame: pd.DataFrame = _decimals_as_text(batch).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+    return frame
+
+
+def _decimals_as_text(batch: _Columns) -> _Columns:
+    """Decimal columns as their exact decimal text (``160.50``), read like any result cell.
+
+    pandas would hold them as ``Decimal`` objects, which no result reader takes; text keeps every
+    digit, where a float would not.
+    """
+    columns = [
+        column.cast(pa.string()) if _is_decimal(column.type) else column for column in batch.columns
+    ]
+    return type(batch).from_arrays(columns, names=batch.schema.names)
+
+
+def _is_decimal(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_decimal(kind.value_type)
+    return bool(pa.types.is_decimal(kind))

@@ -53,7 +53,7 @@ class Text:
             block.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = lines_before + count_line_ends(block[: exc.start]) + 1
-            raise undecodable(self.name, line, self.encoding) from None
+            raise undecodable(self.name, line, self.encoding, block) from None
         return block
 
 
@@ -86,7 +86,7 @@ class _Transcoded(Text):
             return str(self._decoder.decode(data, final))
         except UnicodeDecodeError as exc:
             line = self._lines + _line_ends_before(exc) + 1
-            raise undecodable(self.name, line, self.encoding) from None
+            raise undecodable(self.name, line, self.encoding, exc.object) from None
 
     def checked(self, block: bytes, lines_before: int) -> bytes:
         return block  # made as UTF-8
@@ -126,11 +126,32 @@ def _line_ends_before(exc: UnicodeDecodeError) -> int:
     return count_line_ends(before.encode("utf-8"))
 
 
-def undecodable(name: str, line: int, encoding: str) -> InputFileError:
-    """The error for a line that is not valid in the file's encoding."""
+def undecodable(name: str, line: int, encoding: str, data: bytes = b"") -> InputFileError:
+    """The error for a line that is not valid in the file's encoding; ``data`` holds it."""
     return InputFileError(
-        f"{name}: line {line} is not valid {encoding}; if the file comes from a Windows or "
-        "older laboratory system, try --encoding cp1252 (or latin-1)",
+        f"{name}: line {line} is not valid {encoding}; {_advice(encoding, data)}",
         line=line,
         encoding=encoding,
     )
+
+
+_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+
+
+def _advice(encoding: str, data: bytes) -> str:
+    """Which encoding to try instead: never the one that just failed."""
+    codec = codecs.lookup(encoding).name
+    if b"\0" in data and not codec.startswith(("utf-16", "utf-32")):
+        return "it holds NUL bytes, as UTF-16 text does: try --encoding utf-16"
+    if codec == "utf-8":
+        return (
+            "if the file comes from a Windows or older laboratory system, try --encoding cp1252 "
+            "(or latin-1)"
+        )
+    if codec == "cp1252":
+        return (
+            "cp1252 leaves five byte values undefined; try --encoding latin-1, which reads every "
+            "byte (check that accented letters come out right), or utf-8"
+        )
+    others = [other for other in _FALLBACKS if codecs.lookup(other).name != codec]
+    return f"try --encoding {', '.join(others[:-1])} or {others[-1]}"

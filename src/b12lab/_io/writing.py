@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -98,10 +98,11 @@ def is_stream(path: Path) -> bool:
 
 @contextmanager
 def writer(
-    path: Path | None, stdout: IO[bytes], *, safe_for_spreadsheets: bool = True
+    path: Path | None, stdout: Callable[[], IO[bytes]], *, safe_for_spreadsheets: bool = True
 ) -> Iterator[Output]:
     """Where result chunks go; a file and its record appear, complete, only on success.
 
+    ``stdout`` gives standard output when ``path`` is ``None`` (it is not asked for otherwise).
     Chunks are written strictly in order, at most one in flight. CSV text cells that a
     spreadsheet would run as formulas get a leading ``'`` unless ``safe_for_spreadsheets`` is off.
     Only a regular file (or a new one) is replaced atomically, through a symlink to it if ``path``
@@ -111,7 +112,7 @@ def writer(
     fmt = output_format(path)
     safe = safe_for_spreadsheets
     if path is None:
-        with _formatted(stdout, fmt, safe=safe, shown="standard output") as output:
+        with _formatted(stdout(), fmt, safe=safe, shown="standard output") as output:
             yield output
     elif is_stream(path):
         with (
@@ -127,16 +128,17 @@ def writer(
 @contextmanager
 def _atomic(target: Path, fmt: str, *, safe: bool, shown: str) -> Iterator[Output]:
     """Write beside ``target``, then rename over it, and put the record beside it the same way."""
-    temporary = _temporary(target, shown)
-    written: list[str] = [temporary]
+    written: list[str] = []
     try:
+        _temporary(target, shown, written)
+        temporary = written[0]
         with (
             open(temporary, "wb", buffering=0) as sink,
             _formatted(sink, fmt, safe=safe, shown=shown) as output,
         ):
             yield output
         if output.record is not None:
-            written.append(_temporary(record_path(target), shown))
+            _temporary(record_path(target), shown, written)
             Path(written[1]).write_text(output.record, encoding="utf-8")
         _commit(written, target, shown)
     finally:
@@ -145,19 +147,25 @@ def _atomic(target: Path, fmt: str, *, safe: bool, shown: str) -> Iterator[Outpu
                 os.unlink(name)
 
 
-def _temporary(path: Path, shown: str) -> str:
-    """A new, empty temporary file beside ``path``, so that renaming it is atomic.
+def _temporary(path: Path, shown: str, written: list[str]) -> None:
+    """A new, empty, private file beside ``path`` (so that renaming it is atomic), listed in
+    ``written`` before it exists: an interruption at any point leaves nothing unlisted to remove.
 
     A failure names the output as given: the temporary name means nothing to the user.
     """
-    try:
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-        )
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, shown) from None
-    os.close(handle)
-    return temporary
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    while True:
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.partial")
+        written.append(name)
+        try:
+            os.close(os.open(name, flags, 0o600))
+        except FileExistsError:
+            written.remove(name)  # another file's: not ours to remove
+            continue
+        except OSError as exc:
+            written.remove(name)
+            raise OSError(exc.errno, exc.strerror, shown) from None
+        return
 
 
 def _commit(written: list[str], path: Path, shown: str) -> None:
@@ -249,13 +257,22 @@ _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """The chunk as an arrow table; categorical columns stay dictionary-encoded (cheap to write)."""
+    """The chunk as an arrow table; categorical text stays dictionary-encoded (cheap to write).
+
+    Categories of other values (bytes, numbers) are decoded: they need not be valid text.
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    columns = [
-        column.cast(_DICTIONARY) if pa.types.is_dictionary(column.type) else column
-        for column in table.columns
-    ]
+    columns = [_undictionaried(column) for column in table.columns]
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _undictionaried(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not pa.types.is_dictionary(column.type):
+        return column
+    values = column.type.value_type
+    if pa.types.is_string(values) or pa.types.is_large_string(values):
+        return column.cast(_DICTIONARY)
+    return column.cast(values)
 
 
 def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -277,10 +294,75 @@ def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chu
     return pc.if_else(risky, pc.binary_join_element_wise(quote, column, nothing), column)
 
 
+_BINARY = tuple(
+    getattr(pa.types, name)
+    for name in ("is_binary", "is_large_binary", "is_fixed_size_binary", "is_binary_view")
+    if hasattr(pa.types, name)  # binary views are newer than the oldest pyarrow supported
+)
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return any(is_type(kind) for is_type in _BINARY)
+
+
+def _is_nested(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_nested(kind))
+
+
+def _textual(table: pa.Table) -> pa.Table:
+    """Columns text cannot hold as they are, as text: bytes as hex, nested values as JSON.
+
+    Bytes need not be valid UTF-8 (an image, a hash); a list or a record has no CSV form.
+    """
+    columns = [_hex_column(c) if _is_binary(c.type) else c for c in table.columns]
+    columns = [_json_column(c) if _is_nested(c.type) else c for c in columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _hex_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([_hex(chunk) for chunk in column.chunks], type=pa.large_string())
+
+
+_HEX_DIGITS = np.frombuffer(
+    "".join(f"{byte:02x}" for byte in range(256)).encode(), dtype=np.uint8
+).reshape(256, 2)
+
+
+def _hex(chunk: pa.Array) -> pa.Array:
+    """Each cell's bytes as lower-case hexadecimal text (two digits a byte); nulls stay null."""
+    chunk = chunk.cast(pa.large_binary())
+    bounds = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+    bounds = bounds[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = chunk.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    digits = _HEX_DIGITS[raw[bounds[0] : bounds[-1]]].tobytes()
+    offsets = pa.py_buffer(((bounds - bounds[0]) * 2).astype(np.int64).tobytes())
+    text = pa.LargeStringArray.from_buffers(len(chunk), offsets, pa.py_buffer(digits))
+    return pc.if_else(pc.is_null(chunk), pa.scalar(None, pa.large_string()), text)
+
+
+def _json_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each list, map or record cell as compact JSON text; nulls stay null."""
+    texts = [None if value is None else _json_value(value) for value in column.to_pylist()]
+    return pa.chunked_array([pa.array(texts, type=pa.large_string())])
+
+
+def _json_value(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: object) -> str:
+    """JSON has no bytes, dates or decimals: hex for bytes, ISO 8601 or exact text otherwise."""
+    if isinstance(value, bytes):
+        return value.hex()
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else str(value)
+
+
 def _write_csv(
     frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any], *, safe: bool = True
 ) -> None:
-    table = _arrow(frame)
+    table = _textual(_arrow(frame))
     if safe:
         table = pa.Table.from_arrays(
             [neutralize_formulas(c) for c in table.columns], names=table.column_names
@@ -303,6 +385,8 @@ def _write_parquet(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) 
 def _write_ndjson(frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any]) -> None:
     """One JSON object per row and line; numbers keep every digit (shortest round-trip text)."""
     table = _arrow(frame)
+    binary = [_hex_column(c) if _is_binary(c.type) else c for c in table.columns]
+    table = pa.Table.from_arrays(binary, names=table.column_names)
     if table.num_rows == 0:
         return
     names, columns = table.column_names, table.columns
@@ -320,6 +404,8 @@ def _json_members(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
     plain = pa.types.is_floating, pa.types.is_integer, pa.types.is_boolean
     if any(is_type(column.type) for is_type in plain):  # their text is valid JSON
         text = pc.cast(column, pa.large_string())
+    elif _is_nested(column.type):
+        text = _json_column(column)  # already JSON
     else:
         text = pa.chunked_array(
             [_json_strings(chunk) for chunk in column.chunks], type=pa.large_string()
