@@ -569,3 +569,17 @@ def test_undecodable_text_with_nul_bytes_suggests_utf16(
     message = capsys.readouterr().err
     assert "--encoding utf-16" in message
     assert "cp1252" not in message
+
+
+def test_header_cells_that_would_run_as_formulas_are_neutralized(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text('b12,"=HYPERLINK(""http://x"",""y"")",@sum\n160 pg/mL,a,b\n')
+    out = tmp_path / "out.csv"
+    assert main(["classify", str(path), "-o", str(out)]) == 0
+    header = out.read_text().splitlines()[0]
+    assert "'=HYPERLINK" in header
+    assert "'@sum" in header
+    assert ',"=HYPERLINK' not in header
+    kept = tmp_path / "kept.csv"
+    assert main(["classify", str(path), "-o", str(kept), "--keep-formulas"]) == 0
+    assert '"=HYPERLINK' in kept.read_text().splitlines()[0]

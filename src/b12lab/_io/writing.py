@@ -364,9 +364,8 @@ def _write_csv(
 ) -> None:
     table = _textual(_arrow(frame))
     if safe:
-        table = pa.Table.from_arrays(
-            [neutralize_formulas(c) for c in table.columns], names=table.column_names
-        )
+        names = [f"'{n}" if n.startswith(FORMULA_START) else n for n in table.column_names]
+        table = pa.Table.from_arrays([neutralize_formulas(c) for c in table.columns], names=names)
     if "writer" not in state:
         options = pa_csv.WriteOptions(quoting_style="needed")
         state["writer"] = pa_csv.CSVWriter(sink, table.schema, write_options=options)
