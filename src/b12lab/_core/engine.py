@@ -27,7 +27,6 @@ __all__ = [
     "band_codes",
     "comparison_values",
     "decide",
-    "flag_matrix",
     "stratum_index",
 ]
 
@@ -315,11 +314,6 @@ def decide(
         chosen[hit] = index
     ranks = np.asarray((*table.rule_ranks, 0), dtype=np.int16)
     return chosen, ranks[chosen]
-
-
-def flag_matrix(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> BoolArray:
-    """One column per flag of the table: True where the flag applies."""
-    return _condition_matrix(table.flags, codes, n)
 
 
 def _condition_matrix(
