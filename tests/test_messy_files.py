@@ -302,7 +302,7 @@ def test_records_are_the_rows_pyarrow_parses(
 ) -> None:
     """Stray, doubled and unbalanced quotes, blank lines and every line end: the records found
     are the rows pyarrow parses from the whole text, each with its own line, or the file is
-    refused for a quote that never closes."""
+    refused for a quote that never closes, or that a quote inside a field closes lines later."""
     body = "".join(tokens).encode()
     path = tmp_path / "tokens.csv"
     path.write_bytes(b"b12,mma,c\n" + body)
@@ -313,7 +313,7 @@ def test_records_are_the_rows_pyarrow_parses(
     else:
         refused = ""
     if refused:
-        assert "is never closed" in refused
+        assert "is never closed" in refused or "inside a field on a later line" in refused
         return
     lines = np.concatenate([chunk.lines for chunk in chunks])
     assert len(lines) == _pyarrow_rows(body, ["b12", "mma", "c"])
@@ -583,3 +583,44 @@ def test_header_cells_that_would_run_as_formulas_are_neutralized(tmp_path: Path)
     kept = tmp_path / "kept.csv"
     assert main(["classify", str(path), "-o", str(kept), "--keep-formulas"]) == 0
     assert '"=HYPERLINK' in kept.read_text().splitlines()[0]
+
+
+# --- quotes over a 100,000-row file -----------------------------------------------------------
+
+
+def _quoted_rows() -> list[str]:
+    """100,000 rows; comments hold literal quotes in unquoted fields (O"Brien, 5" tube)."""
+    comments = {5: 'O"Brien', 7: '5" tube', 9: 'said "repeat"'}
+    return [f"S{i},{300 + i % 7} pmol/L,{comments.get(i % 11, 'ok')}" for i in range(100_000)]
+
+
+@pytest.mark.parametrize("chunk_bytes", ["65536", str(16 << 20)])
+def test_literal_quotes_over_100000_rows_keep_every_row(tmp_path: Path, chunk_bytes: str) -> None:
+    rows = _quoted_rows()
+    rows[70_000] = "S70000,see comment,ok"
+    path = tmp_path / "quotes.csv"
+    path.write_text("id,b12,comment\n" + "\n".join(rows) + "\n")
+    result = classify_file(path, "--chunk-bytes", chunk_bytes)
+    assert list(result["id"]) == [f"S{i}" for i in range(100_000)]
+    assert list(result["comment"].iloc[5:10]) == ['O"Brien', "ok", '5" tube', "ok", 'said "repeat"']
+    failed = result.loc[result["b12lab_error"] != "", "b12lab_error"]
+    assert [error.split(": ")[0] for error in failed] == ["line 70002"]
+
+
+@pytest.mark.parametrize("chunk_bytes", ["65536", str(16 << 20)])
+@pytest.mark.parametrize("literal_quotes", [True, False])
+def test_a_stray_quote_early_in_100000_rows_is_refused_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], chunk_bytes: str, literal_quotes: bool
+) -> None:
+    """Alone, the stray quote never closes; with literal quotes after it, the first of them
+    would close it and merge the lines between into one row."""
+    rows = _quoted_rows() if literal_quotes else [f"S{i},300 pmol/L,ok" for i in range(100_000)]
+    rows[1] = 'S1,"160 pmol/L,ok'
+    path = tmp_path / "stray.csv"
+    path.write_text("id,b12,comment\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out.csv"
+    assert main(["classify", str(path), "-o", str(out), "--chunk-bytes", chunk_bytes]) == 2
+    message = capsys.readouterr().err
+    assert 'the quote (") that opens a field on line 3' in message
+    assert ("inside a field on a later line" in message) is literal_quotes
+    assert not out.exists()

@@ -16,8 +16,14 @@ outside a quoted field), flips it, or ends any quoted field:
 * a run of odd length elsewhere ends any quoted field: it closes one, or is plain text.
 
 So the state after a run is the parity of the flips since the last run that ended a field: a
-cumulative sum over the runs, with no loop over the text. Every byte is looked at a fixed number
-of times, so the time to find records grows linearly with the size of the file.
+cumulative sum over the runs, with no loop over the text.
+
+A quoted field that spans lines and is closed by a quote followed by more text (``"...`` on one
+line, ``O"Brien`` on a later one) is not a field: its opening quote is stray, and reading it would
+merge the lines between into one row. The reader refuses such a file, naming the quote's line.
+
+Every byte is looked at a fixed number of times, so the time to find records grows linearly
+with the size of the file.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ class Records:
     """Index of the quote that opened a field still open at the end of the text, or -1."""
     longest_quoted: tuple[int, int] = (-1, 0)
     """Where the longest quoted field starts, and its length (to the end of the text if open)."""
+    stray_quote: int = -1
+    """Index of a quote that opens a field over several lines which a quote inside a field
+    closes (``O"Brien`` on a later line), or -1: the quote that opens it is taken to be stray."""
 
     @property
     def quoted_line_ends(self) -> bool:
@@ -83,14 +92,46 @@ def scan(data: bytes, delimiters: bytes, *, final: bool) -> Records:
     """Records of ``data``, which starts at a record start; ``final`` if nothing follows it."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     line_ends = _line_ends(buffer, final=final)
-    starts, inside, flips = _quote_runs(buffer, delimiters)
+    starts, inside, flips, after = _quote_runs(buffer, delimiters)
     if not starts.size:
         return Records(line_ends, line_ends, -1)
     run = np.searchsorted(starts, line_ends) - 1  # the last run before each line end
     quoted = np.where(run >= 0, inside[np.maximum(run, 0)], False)
     open_quote = int(starts[np.flatnonzero(flips)[-1]]) if inside[-1] else -1
     longest = _longest_quoted(starts, inside, len(data))
-    return Records(line_ends[~quoted], line_ends, open_quote, longest)
+    separators = np.frombuffer(delimiters + b"\n\r", dtype=np.uint8)
+    stray = _stray_quote(buffer, starts, inside, after, line_ends, separators)
+    return Records(line_ends[~quoted], line_ends, open_quote, longest, stray)
+
+
+def _stray_quote(
+    buffer: npt.NDArray[np.uint8],
+    starts: _Positions,
+    inside: npt.NDArray[np.bool_],
+    after: _Positions,
+    line_ends: _Positions,
+    separators: npt.NDArray[np.uint8],
+) -> int:
+    """The opening quote of the first field over several lines that closes inside a field.
+
+    A quoted field closes properly at a delimiter, a line end or the end of the text. One that
+    closes before other text (``"...O"Brien``) and spans lines is a stray quote paired with a
+    literal one further on: reading it would merge the lines between into one field.
+    """
+    before = np.concatenate([[False], inside[:-1]])
+    closes = np.flatnonzero(before & ~inside)
+    size = buffer.shape[0]
+    ends_field = np.zeros(256, dtype=bool)
+    ends_field[separators] = True
+    following = after[closes]
+    proper = (following >= size) | ends_field[buffer[np.minimum(following, size - 1)]]
+    improper = closes[~proper]
+    if not improper.size:
+        return -1
+    opened = np.maximum.accumulate(np.where(inside & ~before, np.arange(starts.size), 0))
+    first = starts[opened[improper]]
+    spans = np.searchsorted(line_ends, first) != np.searchsorted(line_ends, starts[improper])
+    return int(first[spans][0]) if spans.any() else -1
 
 
 def _longest_quoted(
@@ -121,22 +162,23 @@ def _line_ends(buffer: npt.NDArray[np.uint8], *, final: bool) -> _Positions:
 
 def _quote_runs(
     buffer: npt.NDArray[np.uint8], delimiters: bytes
-) -> tuple[_Positions, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Each run of quotes: where it starts, whether a quoted field is open after it, and
-    whether it flipped the state (see the module docstring)."""
+) -> tuple[_Positions, npt.NDArray[np.bool_], npt.NDArray[np.bool_], _Positions]:
+    """Each run of quotes: where it starts, whether a quoted field is open after it, whether it
+    flipped the state (see the module docstring), and where the text after it starts."""
     quotes = np.flatnonzero(buffer == _QUOTE)
     if not quotes.size:
-        return quotes, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+        return quotes, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), quotes
     first = np.concatenate([[True], np.diff(quotes) != 1])
     starts = quotes[first]
-    odd = np.diff(np.append(np.flatnonzero(first), quotes.size)) % 2 == 1
+    lengths = np.diff(np.append(np.flatnonzero(first), quotes.size))
+    odd = lengths % 2 == 1
     separators = np.frombuffer(delimiters + b"\n\r", dtype=np.uint8)
     at_field_start = (starts == 0) | np.isin(buffer[np.maximum(starts - 1, 0)], separators)
     flips, ended = odd & at_field_start, odd & ~at_field_start
     count = np.cumsum(flips)
     last_end = np.maximum.accumulate(np.where(ended, np.arange(starts.size), -1))
     base = np.where(last_end >= 0, count[np.maximum(last_end, 0)], 0)
-    return starts, (count - base) % 2 == 1, flips
+    return starts, (count - base) % 2 == 1, flips, starts + lengths
 
 
 def count_line_ends(data: bytes) -> int:
@@ -201,6 +243,12 @@ class RecordReader:
             return None
         if records.open_quote >= 0 and self._ended:
             raise self._unclosed(records, records.open_quote, "is never closed")
+        if records.stray_quote >= 0:
+            raise self._unclosed(
+                records,
+                records.stray_quote,
+                'is closed only by a quote inside a field on a later line (as in O"Brien)',
+            )
         if records.ends.size and (first or not self._ended):
             cut = int(records.ends[0 if first else -1]) + 1
         else:
