@@ -135,7 +135,7 @@ def _text(cell: object) -> str | None:
 
 
 def _shown(cell: object) -> str:
-    shown = repr(cell)
+    shown = repr(cell.item() if isinstance(cell, np.generic) else cell)
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
