@@ -109,9 +109,12 @@ class _Notes:
 
 def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
     column = outcome.parsed[analyte]
-    distinct_codes, distinct_texts = pd.factorize(column.notes)
-    texts = [str(t) for t in distinct_texts]
-    codes = np.asarray(distinct_codes, dtype=np.intp)[column.rows]
+    if column.noted:
+        distinct_codes, distinct_texts = pd.factorize(column.notes)
+        texts = [str(t) for t in distinct_texts]
+        codes = np.asarray(distinct_codes, dtype=np.intp)[column.rows]
+    else:  # no cell states no result: every row starts with no note
+        texts, codes = [""], np.zeros(outcome.n, dtype=np.intp)
     if "" not in texts:
         texts.append("")
     empty = texts.index("")

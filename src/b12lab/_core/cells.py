@@ -98,6 +98,8 @@ class ParsedColumn:
     signs: npt.NDArray[np.object_]
     notes: npt.NDArray[np.object_]
     errors: list[B12LabError | None]
+    noted: bool = True
+    """False when no cell states no result: the notes need no look."""
 
     @property
     def rows(self) -> npt.NDArray[np.intp]:
@@ -192,6 +194,7 @@ class _Table:
     signs: npt.NDArray[np.object_]
     notes: npt.NDArray[np.object_]
     errors: list[B12LabError | None]
+    noted: bool = False
 
     @classmethod
     def empty(cls, size: int) -> _Table:
@@ -210,6 +213,7 @@ class _Table:
             self.signs[position] = reading.censoring.value
         elif isinstance(reading, NoResult):
             self.notes[position] = reading.note
+            self.noted = True
 
     def parsed(self, analyte: str, rows: npt.NDArray[np.intp]) -> ParsedColumn:
         present = np.asarray(pd.notna(self.units), dtype=bool)
@@ -227,7 +231,7 @@ class _Table:
         codes = np.maximum(np.asarray(unit_codes), 0).astype(np.int16)
         units = tuple(str(u) for u in unit_names)
         observed = Observed(analyte, interval, codes, units, rows=rows)
-        return ParsedColumn(observed, signs, self.notes, self.errors)
+        return ParsedColumn(observed, signs, self.notes, self.errors, self.noted)
 
 
 PLAIN_RESULT = (
