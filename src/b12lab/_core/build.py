@@ -58,29 +58,161 @@ def _read_by_laboratory(policy: Policy, analyte: str) -> bool:
 def _rule_reason(policy: Policy, rule_index: int) -> Reason:
     table = policy.table
     if rule_index == engine.NO_RULE:
-        return Reason(
-            rule=None,
-            text="No rule of the table applies to the results given: too few markers to decide.",
-            table=table.key,
-            source=f"{table.key}: no rule matched",
-        )
+        text = "No rule of the table applies to the results given: too few markers to decide."
+        if _schema(policy) >= 2:
+            text = f"No rule of {table.key} applies to the markers it reads, so it cannot decide."
+        return Reason(rule=None, text=text, table=table.key, source=f"{table.key}: no rule matched")
     rule = policy.rules[rule_index]
     return Reason(rule=rule.id, text=rule.reason, table=table.key, source=rule.source)
 
 
-def _censored_reason(policy: Policy, analyte: str) -> Reason:
+def _schema(policy: Policy) -> int:
+    return policy.table.model.schema_version
+
+
+SPECIAL_RULES = {
+    engine.CENSORED_AGREE: "censored-same-category",
+    engine.CENSORED_SPLIT: "censored-uncertain",
+    engine.CROSS_CHECKED: "cross-checked-marker",
+}
+"""Rule ids for decisions the core makes across a table's rules."""
+_RULE_SHIFT = 4  # rule codes run from CROSS_CHECKED (-4)
+_ENUMERATION_SOURCE = "b12lab interval rule: a censored result is read in every band it may lie in"
+
+
+def _censored_reason(policy: Policy, analyte: str, low: int, high: int) -> Reason:
     supplier = policy.suppliers[analyte].key
+    title = ANALYTES[analyte].title
+    if _schema(policy) < 2:
+        return Reason(
+            rule=None,
+            text=f"{title}: the censored result spans more than one band of "
+            f"{supplier}, so its band cannot be decided.",
+            table=supplier,
+            source="b12lab interval rule",
+        )
+    labels = policy.variables[analyte].labels[low : high + 1]
+    bands = " or ".join(labels) if len(labels) == 2 else f"{labels[0]} to {labels[-1]}"
     return Reason(
         rule=None,
-        text=f"{ANALYTES[analyte].title}: the censored result spans more than one band of "
-        f"{supplier}, so its band cannot be decided.",
+        text=f"{title}: the censored result may lie in the {bands} band of {supplier}.",
         table=supplier,
-        source="b12lab interval rule",
+        source=_ENUMERATION_SOURCE,
     )
 
 
-def _reasons(policy: Policy, rule_index: int, spanning: Sequence[str]) -> tuple[Reason, ...]:
-    return (_rule_reason(policy, rule_index), *(_censored_reason(policy, a) for a in spanning))
+def _enumerated_reason(policy: Policy, rule_index: int, possible: int) -> Reason:
+    categories = [Category.from_rank(r).value for r in range(4) if possible >> r & 1]
+    if rule_index == engine.CENSORED_AGREE:
+        text = (
+            "A censored result may lie in more than one band, and the rules give "
+            f"{categories[0]} in every one of them."
+        )
+    else:
+        text = (
+            "A censored result may lie in bands for which the rules give "
+            f"{' or '.join(categories)}; the least certain reading, deficiency_possible, is "
+            "given. A result reported as a number would decide."
+        )
+    return Reason(
+        rule=SPECIAL_RULES[rule_index],
+        text=text,
+        table=policy.table.key,
+        source=_ENUMERATION_SOURCE,
+    )
+
+
+def _cross_reason(policy: Policy, analyte: str) -> Reason:
+    reference = policy.cross_checks[analyte][0].key
+    return Reason(
+        rule=SPECIAL_RULES[engine.CROSS_CHECKED],
+        text=f"{ANALYTES[analyte].title} is not read by {policy.table.key}, but {reference} reads "
+        "the result as outside its normal band: the category is raised to deficiency_possible "
+        "so that a marker the table cannot read never gives false reassurance.",
+        table=policy.table.key,
+        source=f"cross_check of {policy.table.key}: {reference}",
+    )
+
+
+@dataclass(frozen=True)
+class _Why:
+    """What a row's reasons depend on: its rule and the table rule under it, the categories a
+    censored result allows, the censored results spanning bands, the cross-checked markers."""
+
+    rule: int
+    matched: int
+    possible: int
+    spanning: tuple[tuple[str, int, int], ...]
+    cross: tuple[str, ...]
+
+
+def _reasons(policy: Policy, why: _Why) -> tuple[Reason, ...]:
+    reasons = []
+    if why.rule == engine.CROSS_CHECKED:
+        reasons += [_cross_reason(policy, analyte) for analyte in why.cross]
+    deciding = why.matched
+    if deciding in (engine.CENSORED_AGREE, engine.CENSORED_SPLIT):
+        reasons.append(_enumerated_reason(policy, deciding, why.possible))
+    else:
+        reasons.append(_rule_reason(policy, deciding))
+    reasons += [_censored_reason(policy, a, low, high) for a, low, high in why.spanning]
+    return tuple(reasons)
+
+
+def _why_parts(outcome: Outcome) -> list[tuple[str, npt.NDArray[np.int64], int]]:
+    """The parts of :class:`_Why` as small integer columns (name, codes, number of codes)."""
+    evaluation = outcome.evaluation
+    width = len(outcome.policy.rules) + _RULE_SHIFT
+    cross = evaluation.rule == engine.CROSS_CHECKED
+    enumerated = np.isin(evaluation.matched, (engine.CENSORED_AGREE, engine.CENSORED_SPLIT))
+    parts = [
+        ("rule", evaluation.rule.astype(np.int64) + _RULE_SHIFT, width),
+        ("matched", evaluation.matched.astype(np.int64) + _RULE_SHIFT, width),
+        ("possible", np.where(enumerated, evaluation.possible, 0).astype(np.int64), 16),
+    ]
+    for analyte in outcome.parsed:
+        if not _banded(outcome.policy, analyte):
+            continue
+        codes = _band_codes(outcome, analyte)
+        spans = codes == engine.CENSORED
+        size = len(outcome.policy.variables[analyte].labels)
+        low, high = evaluation.namespace.spans.get(analyte, (codes, codes))
+        code = np.where(spans, 1 + low.astype(np.int64) * size + high, 0)
+        parts.append((f"span:{analyte}", code, 1 + size * size))
+    for analyte, abnormal in evaluation.cross:
+        parts.append((f"cross:{analyte}", (abnormal & cross).astype(np.int64), 2))
+    return parts
+
+
+def _why_keys(parts: list[tuple[str, npt.NDArray[np.int64], int]]) -> npt.NDArray[np.int64]:
+    keys = np.zeros(parts[0][1].shape[0], dtype=np.int64)
+    stride = 1
+    for _, codes, size in parts:
+        keys += codes * stride
+        stride *= size
+    return keys
+
+
+def _why(outcome: Outcome, parts: list[tuple[str, npt.NDArray[np.int64], int]], key: int) -> _Why:
+    decoded = {}
+    for name, _, size in parts:
+        decoded[name] = key % size
+        key //= size
+    spanning = []
+    for name, code in decoded.items():
+        if name.startswith("span:") and code:
+            analyte = name.removeprefix("span:")
+            size = len(outcome.policy.variables[analyte].labels)
+            spanning.append((analyte, (code - 1) // size, (code - 1) % size))
+    return _Why(
+        rule=decoded["rule"] - _RULE_SHIFT,
+        matched=decoded["matched"] - _RULE_SHIFT,
+        possible=decoded["possible"],
+        spanning=tuple(spanning),
+        cross=tuple(
+            n.removeprefix("cross:") for n, c in decoded.items() if n[:6] == "cross:" and c
+        ),
+    )
 
 
 def _reason_text(reasons: Sequence[Reason]) -> str:
@@ -132,14 +264,6 @@ def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
     return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
 
 
-def _spanning(outcome: Outcome) -> list[tuple[str, npt.NDArray[np.bool_]]]:
-    return [
-        (analyte, _band_codes(outcome, analyte) == engine.CENSORED)
-        for analyte in outcome.parsed
-        if _banded(outcome.policy, analyte)
-    ]
-
-
 # -- one patient ------------------------------------------------------------------------------
 
 
@@ -151,7 +275,8 @@ def result(outcome: Outcome, row: int = 0) -> Result:
         for analyte in outcome.parsed
         if (marker := _marker(outcome, analyte, row)) is not None
     }
-    spanning = [a for a, spans in _spanning(outcome) if spans[row]]
+    parts = _why_parts(outcome)
+    why = _why(outcome, parts, int(_why_keys([(n, c[row : row + 1], k) for n, c, k in parts])[0]))
     flags = tuple(
         Flag(
             id=o.flag.id,
@@ -169,14 +294,14 @@ def result(outcome: Outcome, row: int = 0) -> Result:
         rule=_rule_id(policy, int(evaluation.rule[row])),
         markers=markers,
         flags=flags,
-        reasons=_reasons(policy, int(evaluation.rule[row]), spanning),
+        reasons=_reasons(policy, why),
         table=table_ref(policy.table, policy.laboratory),
         notes=tuple(note.split("; ")) if note else (),
     )
 
 
 def _rule_id(policy: Policy, index: int) -> str | None:
-    return policy.rules[index].id if index != engine.NO_RULE else None
+    return policy.rules[index].id if index >= 0 else SPECIAL_RULES.get(index)
 
 
 def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
@@ -276,7 +401,10 @@ def columns(outcome: Outcome, *, explain: bool) -> dict[str, object]:
         new |= _marker_columns(outcome, analyte, column, ok)
     categories = [Category.from_rank(r).value for r in range(4)]
     new[f"{PREFIX}category"] = labelled(np.where(ok, evaluation.rank, 4), [*categories, ""])
-    rule_ids = [r.id for r in policy.rules] + [""]  # NO_RULE (-1) is the last entry
+    rule_ids = [r.id for r in policy.rules]
+    if _schema(policy) >= 2:  # codes from CROSS_CHECKED (-4) to CENSORED_AGREE (-2)
+        rule_ids += [SPECIAL_RULES[code] for code in sorted(SPECIAL_RULES)]
+    rule_ids.append("")  # NO_RULE (-1) is the last entry
     new[f"{PREFIX}rule"] = labelled(np.where(ok, evaluation.rule, -1), rule_ids)
     if explain:
         new[f"{PREFIX}reasons"] = _reason_column(outcome, ok)
@@ -341,22 +469,13 @@ def _bands(
 
 
 def _reason_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
-    spanning = _spanning(outcome)
-    width = len(outcome.policy.rules) + 1  # the rule index, NO_RULE (-1) as the last
-    keys = np.where(outcome.evaluation.rule < 0, width - 1, outcome.evaluation.rule).astype(
-        np.int64
-    )
-    keys += width * bits([spans for _, spans in spanning], outcome.n)
-    keys = np.where(ok, keys + 1, 0)  # 0: a row with an error
+    parts = _why_parts(outcome)
+    keys = np.where(ok, _why_keys(parts) + 1, 0)  # 0: a row with an error
 
     def render(key: int) -> str:
         if key == 0:
             return ""
-        rule, spans = (key - 1) % width, (key - 1) // width
-        spanned = [a for i, (a, _) in enumerate(spanning) if spans >> i & 1]
-        return _reason_text(
-            _reasons(outcome.policy, engine.NO_RULE if rule == width - 1 else rule, spanned)
-        )
+        return _reason_text(_reasons(outcome.policy, _why(outcome, parts, key - 1)))
 
     return per_key(keys, render)
 

@@ -38,6 +38,13 @@ MISSING = -1
 CENSORED = -2
 UNBANDED = -3
 NO_RULE = -1
+CENSORED_AGREE = -2
+"""Rule code: a censored result's possible bands lead to one category by different rules."""
+CENSORED_SPLIT = -3
+"""Rule code: a censored result's possible bands lead to different categories."""
+CROSS_CHECKED = -4
+"""Rule code: the category was raised because a marker the table does not read is abnormal
+under the table it is checked against."""
 SPECIAL_CODES = {"missing": MISSING, "censored": CENSORED, "unbanded": UNBANDED}
 
 GUARD_DECIMALS = 6
@@ -137,6 +144,8 @@ class Decision:
     rank: IntArray
     flags: BoolArray
     markers: BoolArray
+    possible: IntArray
+    """Bit ``r`` set where category rank ``r`` is possible (one bit unless results are censored)."""
 
 
 def comparison_values(values: FloatArray, factors: FloatArray | float, decimals: int) -> FloatArray:
@@ -173,11 +182,19 @@ def stratum_index(variable: CompiledVariable, context: Context) -> IntArray:
 def band_codes(
     variable: CompiledVariable, interval: Interval, basis: IntArray, stratum: IntArray
 ) -> IntArray:
-    """Band index per patient; CENSORED where the interval spans bands; MISSING; UNBANDED.
+    """Band index per patient; CENSORED where the interval spans bands; MISSING; UNBANDED."""
+    return band_range(variable, interval, basis, stratum)[0]
+
+
+def band_range(
+    variable: CompiledVariable, interval: Interval, basis: IntArray, stratum: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Band codes, and the lowest and highest band each interval touches.
 
     ``basis`` says which published unit each row's interval is expressed in. A point counts the
     edges it lies above (on an edge: above it when the edge belongs to the upper band); an open
-    interval end counts from just inside its end. The interval has one band when both ends agree.
+    interval end counts from just inside its end. The interval has one band when both ends agree,
+    else its code is CENSORED and ``low``..``high`` are the bands it may lie in.
     """
     safe_stratum = np.where(stratum < 0, 0, stratum)
     uniform = variable.edges.shape[0] == 1 and variable.edges.shape[1] == 1
@@ -199,10 +216,10 @@ def band_codes(
             )
             if not exact:
                 high += _past(interval.hi, edge, to_upper, interval.hi_open, above=False)
-    codes = low if exact else np.where(low == high, low, CENSORED).astype(np.int16)
+    codes = low.copy() if exact else np.where(low == high, low, CENSORED).astype(np.int16)
     codes[stratum < 0] = UNBANDED
     codes[~interval.present] = MISSING
-    return codes
+    return codes, low, high
 
 
 def _past(
@@ -279,28 +296,104 @@ def distinct_combinations(
     return reduced, position[key], int(seen.shape[0])
 
 
-def decide_and_flag(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> Decision:
-    """Rules, flags and flag markers per row, computed once per distinct combination of codes."""
+Spans = Mapping[str, tuple[IntArray, IntArray]]
+"""Per censored variable: the lowest and highest band each row's interval touches."""
+
+
+def decide_and_flag(
+    table: CompiledTable,
+    codes: Mapping[str, IntArray],
+    n: int,
+    spans: Spans | None = None,
+    *,
+    uncertain_rank: int = 0,
+) -> Decision:
+    """Rules, flags and flag markers per row, computed once per distinct combination of codes.
+
+    With ``spans``, a censored result is evaluated in every band it may lie in: the rows of one
+    result agree on a rule (that rule), or on a category (CENSORED_AGREE), or else take
+    ``uncertain_rank`` (CENSORED_SPLIT). A flag holds only where it holds in every band.
+    """
     conditions = (*table.rules, *table.flags)
     names = sorted({name for c in conditions for a in c.alternatives for name, _ in a})
-    combined = distinct_combinations(codes, names, n)
+    spanned = sorted(name for name in (spans or {}) if name in names)
+    keyed = dict(codes)
+    for name in spanned:
+        assert spans is not None
+        censored = codes[name] == CENSORED
+        low, high = spans[name]
+        keyed[f"{name}:low"] = np.where(censored, low, 0).astype(np.int16)
+        keyed[f"{name}:high"] = np.where(censored, high, 0).astype(np.int16)
+    key_names = names + [f"{name}:{end}" for name in spanned for end in ("low", "high")]
+    combined = distinct_combinations(keyed, key_names, n)
     if combined is None:
-        return _decision(table, codes, n)
-    reduced, row_to_combination, size = combined
-    decision = _decision(table, reduced, size)
+        reduced: Mapping[str, IntArray] = keyed
+        row_to_combination: npt.NDArray[np.intp] | None = None
+        size = n
+    else:
+        reduced, row_to_combination, size = combined
+    if spanned:
+        decision = _enumerated(table, reduced, size, spanned, uncertain_rank)
+    else:
+        decision = _decision(table, reduced, size)
+    if row_to_combination is None:
+        return decision
     return Decision(
         decision.rule[row_to_combination],
         decision.rank[row_to_combination],
         decision.flags[row_to_combination],
         decision.markers[row_to_combination],
+        decision.possible[row_to_combination],
     )
+
+
+def _enumerated(
+    table: CompiledTable,
+    codes: Mapping[str, IntArray],
+    n: int,
+    spanned: Sequence[str],
+    uncertain_rank: int,
+) -> Decision:
+    """Decide each row once per band combination its censored results allow, then reduce."""
+    widths = np.ones(n, dtype=np.intp)
+    for name in spanned:
+        censored = codes[name] == CENSORED
+        span = codes[f"{name}:high"].astype(np.intp) - codes[f"{name}:low"] + 1
+        widths *= np.where(censored, span, 1)
+    origin = np.repeat(np.arange(n, dtype=np.intp), widths)
+    starts = np.zeros(n, dtype=np.intp)
+    np.cumsum(widths[:-1], out=starts[1:])
+    offset = np.arange(origin.shape[0], dtype=np.intp) - starts[origin]
+    expanded = {name: values[origin] for name, values in codes.items()}
+    for name in spanned:
+        censored = expanded[name] == CENSORED
+        low = expanded[f"{name}:low"].astype(np.intp)
+        span = np.where(censored, expanded[f"{name}:high"] - low + 1, 1)
+        expanded[name] = np.where(censored, low + offset % span, expanded[name]).astype(np.int16)
+        offset //= span
+    each = _decision(table, expanded, origin.shape[0])
+    if n == 0:
+        return each
+    low_rule = np.minimum.reduceat(each.rule, starts)
+    high_rule = np.maximum.reduceat(each.rule, starts)
+    low_rank = np.minimum.reduceat(each.rank, starts)
+    high_rank = np.maximum.reduceat(each.rank, starts)
+    agree = low_rank == high_rank
+    rule = np.where(
+        low_rule == high_rule, low_rule, np.where(agree, CENSORED_AGREE, CENSORED_SPLIT)
+    ).astype(np.int16)
+    rank = np.where(agree, low_rank, uncertain_rank).astype(np.int16)
+    possible = np.bitwise_or.reduceat(np.left_shift(1, each.rank).astype(np.int16), starts)
+    flags = np.logical_and.reduceat(each.flags, starts, axis=0)
+    markers = np.logical_and.reduceat(each.markers, starts, axis=0)
+    return Decision(rule, rank, flags, markers, possible.astype(np.int16))
 
 
 def _decision(table: CompiledTable, codes: Mapping[str, IntArray], n: int) -> Decision:
     rule, rank = decide(table, codes, n)
     flags = _condition_matrix(table.flags, codes, n)
     markers = _condition_matrix(table.marker_conditions, codes, n)
-    return Decision(rule, rank, flags, markers)
+    return Decision(rule, rank, flags, markers, np.left_shift(1, rank).astype(np.int16))
 
 
 def decide(

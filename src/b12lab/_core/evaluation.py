@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from b12lab._core import engine
+from b12lab._core.categories import Category
 from b12lab._core.engine import BoolArray, CompiledVariable, Context, IntArray
 from b12lab._core.observations import Observed
 from b12lab._core.policy import Policy
@@ -19,7 +20,17 @@ from b12lab._core.table_schema import Flag
 from b12lab._core.units import conversion_factor
 from b12lab.tables import Table
 
-__all__ = ["Evaluation", "FlagOutcome", "Namespace", "evaluate", "implausible"]
+__all__ = [
+    "NOT_INTERPRETED",
+    "Evaluation",
+    "FlagOutcome",
+    "MadeFlag",
+    "Namespace",
+    "cross_checked",
+    "evaluate",
+    "implausible",
+    "not_interpreted",
+]
 
 
 @dataclass(frozen=True)
@@ -29,13 +40,34 @@ class Namespace:
     codes: Mapping[str, IntArray]
     strata: Mapping[str, IntArray]
     variables: Mapping[str, CompiledVariable]
+    spans: Mapping[str, tuple[IntArray, IntArray]]
+    """Lowest and highest band per row, for variables with a censored result spanning bands."""
+
+
+@dataclass(frozen=True)
+class MadeFlag:
+    """A flag the core raises for every table of a schema, rather than one a table defines."""
+
+    id: str
+    message: str
+    source: str
+
+
+NOT_INTERPRETED = MadeFlag(
+    id="marker_not_interpreted",
+    message="A marker was given that this table does not interpret (see the markers): it is "
+    "reported but no rule of the table reads it. Where the table names a table to check such a "
+    "marker against and that table reads the result as outside its normal band, the category is "
+    "at least deficiency_possible.",
+    source="b12lab: every marker given is accounted for in the result",
+)
 
 
 @dataclass(frozen=True)
 class FlagOutcome:
     """Where a flag applies, and for each analyte it names, where the flag rests on it."""
 
-    flag: Flag
+    flag: Flag | MadeFlag
     table: Table
     namespace: Namespace
     applies: BoolArray
@@ -54,6 +86,12 @@ class Evaluation:
     rule: IntArray
     rank: IntArray
     flags: tuple[FlagOutcome, ...]
+    possible: IntArray
+    """Bit ``r`` set where category rank ``r`` is possible (several for censored results)."""
+    matched: IntArray
+    """The table's own rule per row, before a cross-checked marker raised the category."""
+    cross: tuple[tuple[str, BoolArray], ...] = ()
+    """Per cross-checked analyte: where it is outside the normal band of its reference table."""
 
 
 def implausible(policy: Policy, observed: Observed) -> BoolArray:
@@ -72,8 +110,10 @@ def implausible(policy: Policy, observed: Observed) -> BoolArray:
         to_canonical = conversion_factor(observed.analyte, limits.unit)
         high = np.inf if limits.upper is None else limits.upper * to_canonical
         low = -np.inf if limits.lower is None else limits.lower * to_canonical
+        # A censored "<25" states an assay limit, never an implausibly low number.
+        point = (given.lo == given.hi) & ~given.lo_open & ~given.hi_open
         with np.errstate(invalid="ignore"):
-            outside |= (canonical.lo > high) | (canonical.hi < low)
+            outside |= (canonical.lo > high) | ((canonical.hi < low) & point)
     result: BoolArray = given.present & outside
     return result  # per cell when observed.rows is set
 
@@ -82,13 +122,13 @@ def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context)
     """Band every variable, then apply the table's rules and flags (and the laboratory's flags)."""
     n = context.age.shape[0]
     namespace = _namespace(policy.variables, observed, context, n)
-    decision = engine.decide_and_flag(policy.compiled, namespace.codes, n)
+    decision = _decide(policy.table, policy.compiled, namespace, n)
     outcomes = _outcomes(
         policy.table.model.flags, policy.table, namespace, policy.compiled, decision
     )
     if policy.lab_compiled is not None and policy.laboratory is not None:
         lab_space = _namespace(policy.lab_compiled.variables, observed, context, n)
-        lab_decision = engine.decide_and_flag(policy.lab_compiled, lab_space.codes, n)
+        lab_decision = _decide(policy.laboratory, policy.lab_compiled, lab_space, n)
         own = {flag.id for flag in policy.table.model.flags}
         lab_outcomes = _outcomes(
             policy.laboratory.model.flags,
@@ -98,7 +138,75 @@ def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context)
             lab_decision,
         )
         outcomes += [o for o in lab_outcomes if o.flag.id not in own]
-    return Evaluation(namespace, decision.rule, decision.rank, tuple(outcomes))
+    if policy.table.model.schema_version >= 2:
+        outcomes.append(_not_interpreted(policy, observed, namespace, n))
+    rule, rank = decision.rule, decision.rank
+    cross = cross_checked(policy, observed, context, n)
+    if cross:
+        raised = np.logical_or.reduce([mask for _, mask in cross]) & (rank < _POSSIBLE)
+        rule = np.where(raised, engine.CROSS_CHECKED, rule).astype(np.int16)
+        rank = np.where(raised, _POSSIBLE, rank).astype(np.int16)
+    return Evaluation(
+        namespace, rule, rank, tuple(outcomes), decision.possible, decision.rule, cross
+    )
+
+
+_POSSIBLE = Category.DEFICIENCY_POSSIBLE.rank
+
+
+def _decide(
+    table: Table, compiled: engine.CompiledTable, namespace: Namespace, n: int
+) -> engine.Decision:
+    """Tables from schema 2 on evaluate a censored result in every band it may lie in."""
+    if table.model.schema_version < 2:
+        return engine.decide_and_flag(compiled, namespace.codes, n)
+    return engine.decide_and_flag(
+        compiled, namespace.codes, n, namespace.spans, uncertain_rank=_POSSIBLE
+    )
+
+
+def not_interpreted(policy: Policy, analyte: str) -> bool:
+    """A marker neither the table nor its laboratory table's flags read."""
+    if analyte == "age" or analyte in policy.variables:
+        return False
+    return policy.lab_compiled is None or analyte not in policy.lab_compiled.variables
+
+
+def _not_interpreted(
+    policy: Policy, observed: Mapping[str, Observed], namespace: Namespace, n: int
+) -> FlagOutcome:
+    markers = tuple(
+        (analyte, values.present)
+        for analyte, values in sorted(observed.items())
+        if not_interpreted(policy, analyte)
+    )
+    applies = np.zeros(n, dtype=np.bool_)
+    for _, present in markers:
+        applies |= present
+    return FlagOutcome(NOT_INTERPRETED, policy.table, namespace, applies, markers)
+
+
+def cross_checked(
+    policy: Policy, observed: Mapping[str, Observed], context: Context, n: int
+) -> tuple[tuple[str, BoolArray], ...]:
+    """Per marker the table does not read: rows where the table it is checked against reads it
+    as outside its normal band (or, for a censored result, as possibly outside it)."""
+    found = []
+    for analyte, (_, variable) in policy.cross_checks.items():
+        if analyte not in observed:
+            continue
+        stratum = engine.stratum_index(variable, context)
+        codes, low, high = _variable_codes(variable, observed[analyte], stratum, n)
+        normal = np.array([i == "N" for i in variable.interpretations] + [True], dtype=np.bool_)
+        size = len(variable.interpretations)
+        banded = codes >= 0
+        abnormal = banded & ~normal[np.where(banded, codes, size)]
+        censored = codes == engine.CENSORED
+        if censored.any():
+            for index in np.flatnonzero(~normal[:size]):
+                abnormal |= censored & (low <= index) & (index <= high)
+        found.append((analyte, abnormal))
+    return tuple(found)
 
 
 def _outcomes(
@@ -129,10 +237,13 @@ def _namespace(
 ) -> Namespace:
     codes = _context_codes(context)
     strata = {}
+    spans = {}
     for name, variable in variables.items():
         strata[name] = engine.stratum_index(variable, context)
-        codes[name] = _variable_codes(variable, observed.get(name), strata[name], n)
-    return Namespace(codes, strata, variables)
+        codes[name], low, high = _variable_codes(variable, observed.get(name), strata[name], n)
+        if (codes[name] == engine.CENSORED).any():
+            spans[name] = (low, high)
+    return Namespace(codes, strata, variables, spans)
 
 
 def _context_codes(context: Context) -> dict[str, IntArray]:
@@ -141,21 +252,25 @@ def _context_codes(context: Context) -> dict[str, IntArray]:
 
 def _variable_codes(
     variable: CompiledVariable, observed: Observed | None, stratum: IntArray, n: int
-) -> IntArray:
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Band codes per row, with the lowest and highest band each row's result may lie in."""
     if observed is None:
-        return np.full(n, engine.MISSING, dtype=np.int16)
+        missing = np.full(n, engine.MISSING, dtype=np.int16)
+        return missing, missing, missing
     if variable.name == "age":
         interval, basis = observed.interval, np.zeros(len(observed.interval), dtype=np.int16)
     else:
         interval, basis = observed.for_comparison(variable.units, variable.decimals)
     if observed.rows is None:
-        return engine.band_codes(variable, interval, basis, stratum)
+        return engine.band_range(variable, interval, basis, stratum)
+    rows = observed.rows
     if len(variable.strata) == 1:  # the band depends on the result alone: band each cell once
         every = np.zeros(len(interval), dtype=np.int16)
-        codes = engine.band_codes(variable, interval, basis, every)[observed.rows]
+        codes, low, high = engine.band_range(variable, interval, basis, every)
+        codes = codes[rows]
         codes[(stratum < 0) & (codes != engine.MISSING)] = engine.UNBANDED
-        return codes
-    rows = observed.rows
+        censored = (codes == engine.CENSORED).any()
+        return codes, (low[rows] if censored else codes), (high[rows] if censored else codes)
     expanded = engine.Interval(
         interval.lo[rows],
         interval.hi[rows],
@@ -163,4 +278,4 @@ def _variable_codes(
         interval.hi_open[rows],
         interval.present[rows],
     )
-    return engine.band_codes(variable, expanded, basis[rows], stratum)
+    return engine.band_range(variable, expanded, basis[rows], stratum)

@@ -39,6 +39,8 @@ class Policy:
     bands: Mapping[str, VariableBands]
     compiled: CompiledTable
     lab_compiled: CompiledTable | None
+    cross_checks: Mapping[str, tuple[Table, CompiledVariable]]
+    """Markers the table does not read, with the table and bands they are checked against."""
 
     @property
     def rules(self) -> list[Rule]:
@@ -106,7 +108,23 @@ def _build(table: Table, laboratory: Table | None) -> Policy:
         lab_vars = {name: compile_variable(name, v) for name, v in lab.model.variables.items()}
         lab_labels = {**CONTEXT_LABELS, **lab.model.labels()}
         lab_compiled = _compile_table(lab_vars, [], lab.model.flags, lab_labels)
-    return Policy(table, lab, suppliers, variables, bands, compiled, lab_compiled)
+    cross_checks = {
+        analyte: _cross_check(table, analyte, spec)
+        for analyte, spec in table.model.cross_check.items()
+        if analyte not in variables
+    }
+    return Policy(table, lab, suppliers, variables, bands, compiled, lab_compiled, cross_checks)
+
+
+def _cross_check(table: Table, analyte: str, spec: str) -> tuple[Table, CompiledVariable]:
+    reference = load(spec)
+    variable = reference.model.variables.get(analyte)
+    if variable is None:
+        raise TableValidationError(
+            f"{table.key}: cross_check names {spec} for {analyte}, but {spec} has no bands for it",
+            table=table.key,
+        )
+    return reference, compile_variable(analyte, variable)
 
 
 def compile_variable(name: str, variable: VariableBands) -> CompiledVariable:

@@ -90,6 +90,7 @@ class Band(_Strict):
 class Stratum(_Strict):
     """Bands that apply to part of the population; the first matching stratum is used."""
 
+    name: Text | None = Field(None, description="Who the stratum is for, as results cite it.")
     sex: Literal["female", "male"] | None = None
     pregnant: bool | None = None
     age_min: Finite | None = Field(None, description="inclusive, years")
@@ -155,8 +156,20 @@ class Laboratory(_Strict):
     note: Text | None = None
 
 
+TableSpec = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]@[0-9]+(\.[0-9]+)*$")
+]
+
+
 class TableModel(_Strict):
-    schema_version: Literal[1] = 1
+    """A reference table.
+
+    From ``schema_version`` 2, a censored result is evaluated in every band it may lie in (so
+    rules never name the ``censored`` label), and ``cross_check`` names, for markers the table
+    does not read, the table whose bands keep such a marker from being ignored in silence.
+    """
+
+    schema_version: Literal[1, 2] = 1
     id: Identifier
     version: VersionText
     title: Text
@@ -170,9 +183,24 @@ class TableModel(_Strict):
     variables: dict[str, VariableBands]
     rules: list[Rule] = []
     flags: list[Flag] = []
+    cross_check: dict[str, TableSpec] = Field(
+        default_factory=dict,
+        description="Analyte -> 'id@version' of a shipped table that bands it, for analytes "
+        "this table (and its laboratory table) does not read.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
+        if self.schema_version < 2 and self.cross_check:
+            raise ValueError("cross_check needs schema_version = 2")
+        for analyte in self.cross_check:
+            if analyte not in ANALYTES or analyte in self.variables:
+                raise ValueError(
+                    f"cross_check names {analyte!r}, which is not an analyte this table leaves "
+                    "unread"
+                )
+        if self.schema_version >= 2:
+            _refuse_censored_label(self)
         for name, variable in self.variables.items():
             try:
                 _check_variable(name, variable)
@@ -197,6 +225,18 @@ class TableModel(_Strict):
             for name, variable in self.variables.items()
         }
         return {**CONTEXT_LABELS, **own}
+
+
+def _refuse_censored_label(table: TableModel) -> None:
+    """From schema 2 a censored result takes the bands it may lie in; the label never matches."""
+    for kind, items in (("rules", table.rules), ("flags", table.flags)):
+        for item in items:
+            for alternative in item.when:
+                if any("censored" in map(str, wanted) for wanted in alternative.values()):
+                    raise ValueError(
+                        f"{kind} {item.id!r} names the 'censored' label; from schema_version 2 "
+                        "a censored result is evaluated in each band it may lie in"
+                    )
 
 
 def check_references(
