@@ -25,7 +25,7 @@ from b12lab._core.observations import comparison_basis
 from b12lab._core.pipeline import Outcome
 from b12lab._core.policy import Policy
 from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
-from b12lab._core.units import Quantity, display_unit, parse_unit
+from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit
 from b12lab.tables import Table
 
 __all__ = ["columns", "result"]
@@ -264,6 +264,136 @@ def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
     return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
 
 
+# -- the row's own results, as reasons quote them -------------------------------------------
+
+
+def _cited(policy: Policy) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per analyte, indexed by rule code + _RULE_SHIFT: whether that rule's reason quotes it.
+
+    A table rule quotes every analyte its conditions name (a missing one as "not measured");
+    the core's censored decisions quote the results that spanned bands (in their own reasons);
+    no rule quotes every banded result, so the row shows what the table read.
+    """
+    width = len(policy.rules) + _RULE_SHIFT
+    cited = {a: np.zeros(width, dtype=np.bool_) for a in ANALYTES if _banded(policy, a)}
+    for index, rule in enumerate(policy.rules):
+        for analyte in {name for alternative in rule.when for name in alternative}:
+            if analyte in cited:
+                cited[analyte][index + _RULE_SHIFT] = True
+    for values in cited.values():
+        values[engine.NO_RULE + _RULE_SHIFT] = True
+    return cited
+
+
+def _relation(policy: Policy, analyte: str, stratum: int, code: int, basis: int) -> str:
+    """A band's extent in the unit the result was compared in: "below 133 pmol/L"."""
+    variable = policy.bands[analyte]
+    band = variable.all_strata()[stratum].bands[code]
+    unit = list(variable.units)[basis]
+    decimals = variable.units[unit]
+    shown = display_unit(unit)
+
+    def edge(values: dict[str, float] | None) -> str:
+        assert values is not None
+        return f"{values[unit]:.{decimals}f}"
+
+    if band.lower is None and band.upper is not None:
+        return f"{'at or below' if band.upper_inclusive else 'below'} {edge(band.upper)} {shown}"
+    if band.upper is None and band.lower is not None:
+        return f"{'at or above' if band.lower_inclusive else 'above'} {edge(band.lower)} {shown}"
+    return f"{edge(band.lower)} to {edge(band.upper)} {shown}"
+
+
+def _statement(
+    outcome: Outcome, analyte: str, cell: int, code: int, stratum: int, low: int, high: int
+) -> str:
+    """One analyte's result in words, against the band it fell in."""
+    policy = outcome.policy
+    title = ANALYTES[analyte].title
+    given = _given(outcome.parsed[analyte], cell) if cell >= 0 else None
+    if given is None:
+        return f"{title} not measured"
+    variable = policy.variables[analyte]
+    basis = comparison_basis(given.unit, variable.units)
+    if code == engine.UNBANDED:
+        return f"{title} {given}: no band of {policy.suppliers[analyte].key} applies"
+    if code == engine.CENSORED:
+        labels = variable.labels[low : high + 1]
+        return f"{title} {given} may lie in the {' or '.join(labels)} band"
+    compared = ""
+    if display_unit(given.unit) != display_unit(variable.units[basis]):
+        factor = conversion_factor(analyte, given.unit, variable.units[basis])
+        compared = f" (= {given.value * factor:.4g} {display_unit(variable.units[basis])})"
+    text = (
+        f"{title} {given}{compared} is in the {variable.labels[code]} band "
+        f"({_relation(policy, analyte, stratum, code, basis)})"
+    )
+    name = policy.bands[analyte].all_strata()[stratum].name
+    return f"{text}, interval for {name}" if name else text
+
+
+def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
+    """Per row, the results its deciding rule rests on, in words ("" for none); None for tables
+    before schema 2, whose reasons quote no results."""
+    policy, evaluation = outcome.policy, outcome.evaluation
+    if _schema(policy) < 2:
+        return None
+    cited = _cited(policy)
+    deciding = evaluation.matched.astype(np.intp) + _RULE_SHIFT
+    joined = np.full(outcome.n, "", dtype=object)
+    for analyte, rules in cited.items():
+        quoted = rules[deciding]
+        codes = _band_codes(outcome, analyte)
+        if analyte in outcome.parsed:
+            cells = outcome.parsed[analyte].rows.astype(np.int64)
+            present = outcome.parsed[analyte].observed.present
+            cells = np.where(present, cells, -1)
+        else:
+            cells = np.full(outcome.n, -1, dtype=np.int64)
+        spans = evaluation.namespace.spans.get(analyte)
+        quoted = quoted | (codes == engine.CENSORED) & (evaluation.matched < engine.NO_RULE)
+        if not quoted.any():
+            continue
+        strata = evaluation.namespace.strata[analyte].astype(np.int64)
+        low, high = spans if spans is not None else (codes, codes)
+        key = np.stack(
+            [
+                cells + 1,
+                codes.astype(np.int64) + 3,
+                strata + 1,
+                low.astype(np.int64) + 1,
+                high.astype(np.int64) + 1,
+            ]
+        )
+        distinct, inverse = np.unique(key[:, quoted], axis=1, return_inverse=True)
+        texts = np.array(
+            [
+                _statement(
+                    outcome, analyte, int(c) - 1, int(b) - 3, int(t) - 1, int(lo) - 1, int(hi) - 1
+                )
+                for c, b, t, lo, hi in distinct.T
+            ]
+            + [""],
+            dtype=object,
+        )
+        statement = np.full(outcome.n, "", dtype=object)
+        statement[quoted] = texts[np.asarray(inverse).reshape(-1)]
+        joined = np.where(
+            joined == "", statement, np.where(statement == "", joined, joined + "; " + statement)
+        )
+    return joined
+
+
+def _evidence_reason(policy: Policy, text: str) -> Reason:
+    tables = policy.table.key + (f" and {policy.laboratory.key}" if policy.laboratory else "")
+    return Reason(
+        rule=None,
+        text=f"Results: {text}.",
+        table=policy.table.key,
+        source=f"the row's results against the bands of {tables}",
+    )
+
+
 # -- one patient ------------------------------------------------------------------------------
 
 
@@ -294,10 +424,17 @@ def result(outcome: Outcome, row: int = 0) -> Result:
         rule=_rule_id(policy, int(evaluation.rule[row])),
         markers=markers,
         flags=flags,
-        reasons=_reasons(policy, why),
+        reasons=_reasons(policy, why) + _row_evidence(outcome, row),
         table=table_ref(policy.table, policy.laboratory),
         notes=tuple(note.split("; ")) if note else (),
     )
+
+
+def _row_evidence(outcome: Outcome, row: int) -> tuple[Reason, ...]:
+    evidence = _evidence(outcome)
+    if evidence is None or not evidence[row]:
+        return ()
+    return (_evidence_reason(outcome.policy, str(evidence[row])),)
 
 
 def _rule_id(policy: Policy, index: int) -> str | None:
@@ -477,7 +614,18 @@ def _reason_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorica
             return ""
         return _reason_text(_reasons(outcome.policy, _why(outcome, parts, key - 1)))
 
-    return per_key(keys, render)
+    reasons = per_key(keys, render)
+    evidence = _evidence(outcome)
+    if evidence is None:
+        return reasons
+    quoted = ok & (evidence != "")
+    if not quoted.any():
+        return reasons
+    texts = np.asarray(reasons, dtype=object)
+    before, after = _reason_text([_evidence_reason(outcome.policy, "\0")]).split("\0")
+    texts[quoted] = texts[quoted] + (REASON_SEPARATOR + before) + evidence[quoted] + after
+    codes, categories = pd.factorize(texts)
+    return from_codes(codes, [str(c) for c in categories])
 
 
 def _flag_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
