@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -120,35 +121,41 @@ def shipped_table_data(name: str = "nice-ng239/1.toml") -> dict[str, Any]:
     return tomllib.loads((ROOT / "reference_ranges" / name).read_text(encoding="utf-8"))
 
 
-CONTEXT_FLAGS: tuple[dict[str, Any], ...] = (
-    {
-        "id": "nitrous_oxide_use",
-        "when": {"nitrous_oxide": [True]},
-        "message": "Recreational nitrous oxide use.",
-        "source": "test flag",
-    },
-    {
-        "id": "b12_replacement_started",
-        "when": {"b12_replacement": [True]},
-        "message": "B12 replacement started before the sample.",
-        "source": "test flag",
-    },
-    {
-        "id": "untreated_exposure_unknown",
-        "when": {"b12_replacement": ["false"], "nitrous_oxide": ["missing"]},
-        "message": "No B12 replacement; nitrous oxide use not asked.",
-        "source": "test flag",
-    },
-)
-"""Flags on the yes/no context fields no shipped table uses yet: a yes, a "false" label and
-"missing"."""
+CONTEXT_FLAGS_TOML = """
+[[flags]]
+id = "nitrous_oxide_use"
+when = { nitrous_oxide = [true] }
+message = "Recreational nitrous oxide use: B12 may look normal while its function is blocked."
+source = "test flag"
+
+[[flags]]
+id = "b12_replacement_started"
+when = { b12_replacement = [true] }
+message = "B12 replacement started before the sample: results may not show a deficiency."
+source = "test flag"
+
+[[flags]]
+id = "untreated_exposure_unknown"
+when = { b12_replacement = ["false"], nitrous_oxide = ["missing"] }
+message = "No B12 replacement; nitrous oxide use not asked."
+source = "test flag"
+"""
+"""Flags on the yes/no context fields no shipped table uses yet (a yes, a "false" label and
+"missing"), as table-file text to append to a table."""
+CONTEXT_FLAGS: tuple[dict[str, Any], ...] = tuple(tomllib.loads(CONTEXT_FLAGS_TOML)["flags"])
 
 
-def context_flagged_table_data(name: str = "nice-ng239/1.toml") -> dict[str, Any]:
-    """A shipped table's data with :data:`CONTEXT_FLAGS` added."""
-    data = copy.deepcopy(shipped_table_data(name))
-    data["flags"] = [*data.get("flags", []), *copy.deepcopy(CONTEXT_FLAGS)]
-    return data
+def context_flagged_table_text() -> str:
+    """NICE NG239 as shipped, renamed ``context-test``, with :data:`CONTEXT_FLAGS_TOML` added."""
+    text = (ROOT / "reference_ranges" / "nice-ng239" / "1.toml").read_text(encoding="utf-8")
+    renamed = re.sub(r'^id = "nice-ng239"$', 'id = "context-test"', text, count=1, flags=re.M)
+    assert renamed != text
+    return renamed + CONTEXT_FLAGS_TOML
+
+
+def context_flagged_table_data() -> dict[str, Any]:
+    """:func:`context_flagged_table_text`, parsed."""
+    return tomllib.loads(context_flagged_table_text())
 
 
 _MUTATIONS = (
