@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -111,11 +112,50 @@ def patients(draw: st.DrawFn, *, censored: bool = False) -> dict[str, Any]:
     result["pregnant"] = draw(
         st.sampled_from([None, False] if result["sex"] == "male" else [None, False, True])
     )
+    for field in ("nitrous_oxide", "b12_replacement"):
+        result[field] = draw(st.sampled_from([None, False, True]))
     return result
 
 
 def shipped_table_data(name: str = "nice-ng239/1.toml") -> dict[str, Any]:
     return tomllib.loads((ROOT / "reference_ranges" / name).read_text(encoding="utf-8"))
+
+
+CONTEXT_FLAGS_TOML = """
+[[flags]]
+id = "nitrous_oxide_use"
+when = { nitrous_oxide = [true] }
+message = "Recreational nitrous oxide use: B12 may look normal while its function is blocked."
+source = "test flag"
+
+[[flags]]
+id = "b12_replacement_started"
+when = { b12_replacement = [true] }
+message = "B12 replacement started before the sample: results may not show a deficiency."
+source = "test flag"
+
+[[flags]]
+id = "untreated_exposure_unknown"
+when = { b12_replacement = ["false"], nitrous_oxide = ["missing"] }
+message = "No B12 replacement; nitrous oxide use not asked."
+source = "test flag"
+"""
+"""Flags on the yes/no context fields no shipped table uses yet (a yes, a "false" label and
+"missing"), as table-file text to append to a table."""
+CONTEXT_FLAGS: tuple[dict[str, Any], ...] = tuple(tomllib.loads(CONTEXT_FLAGS_TOML)["flags"])
+
+
+def context_flagged_table_text() -> str:
+    """NICE NG239 as shipped, renamed ``context-test``, with :data:`CONTEXT_FLAGS_TOML` added."""
+    text = (ROOT / "reference_ranges" / "nice-ng239" / "1.toml").read_text(encoding="utf-8")
+    renamed = re.sub(r'^id = "nice-ng239"$', 'id = "context-test"', text, count=1, flags=re.M)
+    assert renamed != text
+    return renamed + CONTEXT_FLAGS_TOML
+
+
+def context_flagged_table_data() -> dict[str, Any]:
+    """:func:`context_flagged_table_text`, parsed."""
+    return tomllib.loads(context_flagged_table_text())
 
 
 _MUTATIONS = (
@@ -230,18 +270,26 @@ def result_texts(draw: st.DrawFn, analyte: str) -> str:
 
 
 def contexts() -> st.SearchStrategy[dict[str, Any]]:
-    """Keyword arguments ``age``, ``sex`` and ``pregnant`` for ``classify``, valid or junk.
+    """Keyword arguments ``age``, ``sex``, ``pregnant``, ``nitrous_oxide`` and
+    ``b12_replacement`` for ``classify``, valid or junk.
 
-    Ages include negatives, NaN, ±inf, huge floats, booleans and strings; sexes and pregnancy
-    include every accepted spelling and junk of other types.
+    Ages include negatives, NaN, ±inf, huge floats, booleans and strings; sexes and the yes/no
+    fields include every kind of accepted spelling, unknown words and junk of other types.
     """
     ages = st.none() | values() | st.floats(min_value=0, max_value=120) | st.booleans()
     sexes = st.none() | st.sampled_from(["female", "male", "F", "m", " Woman ", "x", ""])
-    pregnancies = st.none() | st.booleans() | st.sampled_from(["yes", "no", 1, 0, "true"])
+    yes_no = st.none() | st.booleans() | st.sampled_from(["yes", "no", 1, 0, "true", " N ", "unk"])
+    pregnancies = yes_no | st.sampled_from(["pregnant", "Not Pregnant"])
     junk = st.text(max_size=5) | st.integers(-5, 5) | st.floats()
     return st.fixed_dictionaries(
         {},
-        optional={"age": ages | junk, "sex": sexes | junk, "pregnant": pregnancies | junk},
+        optional={
+            "age": ages | junk,
+            "sex": sexes | junk,
+            "pregnant": pregnancies | junk,
+            "nitrous_oxide": yes_no | junk,
+            "b12_replacement": yes_no | junk,
+        },
     )
 
 
@@ -286,7 +334,8 @@ def tables(draw: st.DrawFn) -> dict[str, Any]:
     """A shipped table with random edits that keep it valid.
 
     Edits: every edge of one variable scaled by 0.5-2 (order and published twins kept), one band
-    relabelled with its rules and flags updated, a new version number, some flags dropped.
+    relabelled with its rules and flags updated, a new version number, some flags dropped,
+    :data:`CONTEXT_FLAGS` added.
     """
     data = copy.deepcopy(shipped_table_data(draw(st.sampled_from(SHIPPED_TABLE_FILES))))
     names = sorted(data["variables"])
@@ -305,6 +354,8 @@ def tables(draw: st.DrawFn) -> dict[str, Any]:
         size = len(data["flags"])
         keep = draw(st.lists(st.booleans(), min_size=size, max_size=size))
         data["flags"] = [flag for flag, kept in zip(data["flags"], keep, strict=True) if kept]
+    if draw(st.booleans()):
+        data["flags"] = [*data.get("flags", []), *copy.deepcopy(CONTEXT_FLAGS)]
     return data
 
 
@@ -366,13 +417,15 @@ CONTEXT_CELLS: dict[str, tuple[object, ...]] = {
     "age": (None, 72, 45.5, "72", " 30 ", "old", -1, "unknown", float("nan")),
     "sex": (None, "F", "male", "m", "U", "unknown", "X", "q", ""),
     "pregnant": (None, True, False, "yes", "no", "maybe", 1, 0),
+    "nitrous_oxide": (None, True, False, "Y", "no", "unknown", "maybe", 1, 0),
+    "b12_replacement": (None, True, False, "yes", " N ", "?", "pregnant", 1, 0),
 }
 
 
 @st.composite
 def rows(draw: st.DrawFn) -> dict[str, Any]:
     """Keyword arguments for ``classify``: mixed cells for some analytes, and context cells,
-    including unknown words and contradictions (pregnant and male)."""
+    including unknown words, unreadable values and contradictions (pregnant and male)."""
     analytes = draw(
         st.lists(
             st.sampled_from(["b12", "holotc", "mma", "hcy", "folate"]), max_size=4, unique=True

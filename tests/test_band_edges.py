@@ -91,6 +91,8 @@ def _band(case: EdgeCase, value: float, unit: str) -> str:
         pregnant=np.array(
             [-1 if stratum.pregnant is None else int(not stratum.pregnant)], dtype=np.int16
         ),
+        nitrous_oxide=np.array([-1], dtype=np.int16),
+        b12_replacement=np.array([-1], dtype=np.int16),
         age=np.array([age]),
     )
     if case.variable == "age":

@@ -19,6 +19,7 @@ import b12lab._core.policy  # noqa: E402
 from b12lab._core.columns import PREFIX  # noqa: E402
 from b12lab._core.frame import classify_frame  # noqa: E402
 from b12lab.dask import classify  # noqa: E402
+from tests.strategies import context_flagged_table_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_TABLE = ROOT / "tests" / "fixtures" / "tables" / "sex-stratified-lab.toml"
@@ -189,6 +190,23 @@ def test_table_travels_with_the_graph(client: object, tmp_path: Path) -> None:
     assert set(got["b12lab_table"]) == {b12lab.tables.load("nice-ng239").key}
     assert set(got["b12lab_laboratory"]) == {lab.key}
     assert got["b12lab_hcy_band"].ne("").any()
+
+
+def test_context_fields_reach_a_table_loaded_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "context-test.toml"
+    path.write_text(context_flagged_table_text(), encoding="utf-8")
+    table = b12lab.tables.load_file(path)
+    pdf = patients().assign(
+        N2O=["yes", "no", None, "Y", "unknown", "maybe", 1, 0, True, False, "", "n"],
+        b12_treatment=["no", "yes", None, None, "?", "no", 0, 1, False, True, None, "N"],
+    )
+    ddf = dd.from_pandas(pdf, npartitions=3, sort=False)
+    got = classify(ddf, table=table).compute(scheduler="sync")
+    check_same_as_pandas(got, ddf, pdf, table=table)
+    assert list(got["b12lab_flags"].str.contains("nitrous_oxide_use")) == [
+        True, False, False, True, False, False, True, False, True, False, False, False
+    ]  # fmt: skip
+    assert got["b12lab_error"].iloc[5].startswith("invalid_value: nitrous_oxide: 'maybe'")
 
 
 def test_partitions_never_look_a_table_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -114,7 +114,10 @@ def test_frame_equals_classify_row_by_row(people: list[dict[str, Any]]) -> None:
             **{a: [_cell(p.get(a)) for p in people] for a in analytes},
             "age": [p.get("age") for p in people],
             "sex": [p["sex"] for p in people],
-            "pregnant": [None if p["pregnant"] is None else str(p["pregnant"]) for p in people],
+            **{
+                key: [None if p[key] is None else str(p[key]) for p in people]
+                for key in ("pregnant", "nitrous_oxide", "b12_replacement")
+            },
         }
     )
     out = classify_frame(df)

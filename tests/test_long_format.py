@@ -288,12 +288,13 @@ def long_exports(draw: st.DrawFn) -> tuple[pd.DataFrame, dict[tuple[str, int], d
         for v in range(draw(st.integers(1, 3))):
             person = draw(patients(censored=True))
             start = T0 + v * VISIT_GAP
+            yes_no = ("pregnant", "nitrous_oxide", "b12_replacement")
             context = {
                 "age": person.get("age"),
                 "sex": person["sex"],
-                "pregnant": None if person["pregnant"] is None else str(person["pregnant"]),
+                **{k: None if person[k] is None else str(person[k]) for k in yes_no},
             }
-            kwargs = {k: person[k] for k in ("sex", "pregnant") if person[k] is not None}
+            kwargs = {k: person[k] for k in ("sex", *yes_no) if person[k] is not None}
             kwargs |= {"age": person["age"]} if "age" in person else {}
             new: list[dict[str, Any]] = []
             for analyte in ANALYTES:

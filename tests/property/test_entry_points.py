@@ -173,7 +173,7 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     if draw(st.booleans()):
         columns["b12_unit"] = draw(st.lists(unit_texts() | st.none(), min_size=n, max_size=n))
     context = draw(st.lists(contexts(), min_size=n, max_size=n))
-    for key in ("age", "sex", "pregnant"):
+    for key in ("age", "sex", "pregnant", "nitrous_oxide", "b12_replacement"):
         if draw(st.booleans()):
             columns[key] = [row.get(key) for row in context]
     index = draw(

@@ -177,6 +177,12 @@ def test_many_patients_at_once_equal_one_at_a_time(spec: str, people: list[dict[
         pregnant=np.array(
             [{True: 0, False: 1, None: -1}[p["pregnant"]] for p in people], dtype=np.int16
         ),
+        nitrous_oxide=np.array(
+            [{True: 0, False: 1, None: -1}[p["nitrous_oxide"]] for p in people], dtype=np.int16
+        ),
+        b12_replacement=np.array(
+            [{True: 0, False: 1, None: -1}[p["b12_replacement"]] for p in people], dtype=np.int16
+        ),
         age=ages,
     )
     evaluation = evaluate(policy, observed, context)

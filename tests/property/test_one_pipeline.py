@@ -12,11 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import b12lab
+from b12lab import tables
 from b12lab._core.build import flag_markers_text, reasons_text
-from tests.strategies import rows
+from tests.strategies import CONTEXT_CELLS, context_flagged_table_data, rows
 
 ANALYTES = ("b12", "holotc", "mma", "hcy", "folate")
-TABLES = st.sampled_from([None, "bsh-2014@1", "generic-us-lab@1"])
+CONTEXT_FLAGGED = tables.Table(
+    model=tables.validate(context_flagged_table_data()),
+    sha256="0" * 64,
+    origin="context-flags.toml",
+)
+TABLES = st.sampled_from([None, "bsh-2014@1", "generic-us-lab@1", CONTEXT_FLAGGED])
 
 
 def _column(values: list[object]) -> np.ndarray:
@@ -28,14 +34,14 @@ def _column(values: list[object]) -> np.ndarray:
 
 
 def _frame(people: list[dict[str, Any]]) -> pd.DataFrame:
-    names = [*ANALYTES, "age", "sex", "pregnant"]
+    names = [*ANALYTES, *CONTEXT_CELLS]
     return pd.DataFrame({name: _column([p.get(name) for p in people]) for name in names})
 
 
 @pytest.mark.filterwarnings("ignore::b12lab.errors.UnusedColumnWarning")
 @given(people=st.lists(rows(), min_size=1, max_size=8), table=TABLES)
 def test_every_row_of_a_frame_says_what_classify_says(
-    people: list[dict[str, Any]], table: str | None
+    people: list[dict[str, Any]], table: str | tables.Table | None
 ) -> None:
     out = b12lab.classify_frame(_frame(people), table=table, explain=True)
     assert len(out) == len(people)
@@ -62,7 +68,9 @@ def test_every_row_of_a_frame_says_what_classify_says(
             _same_marker(got, analyte, single.markers.get(analyte))
 
 
-def _classify(person: dict[str, Any], table: str | None) -> b12lab.Result | b12lab.B12LabError:
+def _classify(
+    person: dict[str, Any], table: str | tables.Table | None
+) -> b12lab.Result | b12lab.B12LabError:
     try:
         return b12lab.classify(**person, table=table)
     except b12lab.B12LabError as error:

@@ -35,6 +35,8 @@ CONTEXT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "age": ("age", "age_years", "age years", "age (years)", "age_y"),
     "sex": ("sex", "gender"),
     "pregnant": ("pregnant", "pregnancy"),
+    "nitrous_oxide": ("nitrous_oxide", "n2o", "nitrous oxide"),
+    "b12_replacement": ("b12_replacement", "b12 replacement", "b12_treatment"),
 }
 """Context names and the (lower-case) headers that stand for them."""
 

@@ -1,16 +1,18 @@
-"""Patient context as every entry point reads it: age, sex and pregnancy.
+"""Patient context as every entry point reads it: age, sex, pregnancy, recreational nitrous
+oxide use and B12 replacement started before the sample.
 
 One reader per field, used cell by cell by ``classify`` and per distinct cell by the batch path,
-so ``"F"``, ``"72"`` or ``"yes"`` mean the same everywhere. A value that says the field is not
-known (``"U"``, ``"unknown"``) is read as not given, with a note; a value that cannot be read is
-an error; context that contradicts itself (pregnant and male) is a ``conflicting_context`` error.
+so ``"F"``, ``"72"`` or ``"yes"`` mean the same everywhere. The yes/no fields share one reader.
+A value that says the field is not known (``"U"``, ``"unknown"``) is read as not given, with a
+note; a value that cannot be read is an error; context that contradicts itself (pregnant and
+male) is a ``conflicting_context`` error.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -20,31 +22,37 @@ import pandas as pd
 
 from b12lab._core.cells import distinct_cells
 from b12lab._core.engine import MISSING, Context
-from b12lab._core.table_schema import CONTEXT_LABELS
+from b12lab._core.table_schema import CONTEXT_LABELS, YES_NO_LABELS
 from b12lab.errors import B12LabError, ConflictingContextError, InvalidValueError
 
 __all__ = [
+    "CONTEXT_FIELDS",
     "PREGNANT_CODES",
     "SEX_CODES",
+    "YES_NO_CODES",
     "ContextColumns",
     "read_age",
+    "read_b12_replacement",
     "read_context",
+    "read_nitrous_oxide",
     "read_pregnant",
     "read_sex",
 ]
 
 _FEMALE, _MALE = (CONTEXT_LABELS["sex"].index(s) for s in ("female", "male"))
-_TRUE, _FALSE = (CONTEXT_LABELS["pregnant"].index(s) for s in ("true", "false"))
+_TRUE, _FALSE = (YES_NO_LABELS.index(s) for s in ("true", "false"))
 
 SEX_CODES = {
     **dict.fromkeys(("female", "f", "woman", "w"), _FEMALE),
     **dict.fromkeys(("male", "m", "man"), _MALE),
 }
 """Accepted spellings of sex (lower case) and their codes."""
-PREGNANT_CODES = {
-    **dict.fromkeys(("true", "yes", "y", "1", "pregnant"), _TRUE),
-    **dict.fromkeys(("false", "no", "n", "0", "not pregnant"), _FALSE),
+YES_NO_CODES = {
+    **dict.fromkeys(("true", "yes", "y", "1"), _TRUE),
+    **dict.fromkeys(("false", "no", "n", "0"), _FALSE),
 }
+"""Accepted spellings of a yes/no field (lower case) and their codes."""
+PREGNANT_CODES = {**YES_NO_CODES, "pregnant": _TRUE, "not pregnant": _FALSE}
 """Accepted spellings of pregnancy status (lower case) and their codes."""
 UNKNOWN_WORDS = frozenset(
     {"u", "unk", "unknown", "x", "not known", "not stated", "unspecified", "other", "?"}
@@ -52,6 +60,7 @@ UNKNOWN_WORDS = frozenset(
 """Words that say a field is not known: read as not given, with a note."""
 
 T = TypeVar("T", int, float)
+Cells = pd.Series | Sequence[object]
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,21 @@ def read_sex(cell: object) -> Read[int]:
 
 
 def read_pregnant(cell: object) -> Read[int]:
+    return _read_yes_no(cell, "pregnant", PREGNANT_CODES, "pregnancy")
+
+
+def read_nitrous_oxide(cell: object) -> Read[int]:
+    """Recreational nitrous oxide use: yes or no."""
+    return _read_yes_no(cell, "nitrous_oxide", YES_NO_CODES, "nitrous oxide use")
+
+
+def read_b12_replacement(cell: object) -> Read[int]:
+    """B12 replacement (injections or tablets) started before the sample was taken: yes or no."""
+    return _read_yes_no(cell, "b12_replacement", YES_NO_CODES, "B12 replacement")
+
+
+def _read_yes_no(cell: object, name: str, codes: Mapping[str, int], noun: str) -> Read[int]:
+    """A yes/no field: booleans, 0 and 1, or a spelling in ``codes``; ``noun`` names it in notes."""
     if isinstance(cell, bool | np.bool_):
         return Read(_TRUE if cell else _FALSE)
     if isinstance(cell, numbers.Integral) and int(cell) in (0, 1):
@@ -85,14 +109,14 @@ def read_pregnant(cell: object) -> Read[int]:
     text = _text(cell)
     if text is None:
         return Read(MISSING)
-    if text in PREGNANT_CODES:
-        return Read(PREGNANT_CODES[text])
+    if text in codes:
+        return Read(codes[text])
     if text in UNKNOWN_WORDS:
-        return Read(MISSING, f"pregnancy {_shown(cell)} read as not given")
+        return Read(MISSING, f"{noun} {_shown(cell)} read as not given")
     raise InvalidValueError(
-        f"pregnant: {_shown(cell)} is not understood; give yes or no (True or False), "
+        f"{name}: {_shown(cell)} is not understood; give yes or no (True or False), "
         "or leave it out",
-        analyte="pregnant",
+        analyte=name,
         value=_shown(cell),
     )
 
@@ -139,6 +163,18 @@ def _shown(cell: object) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
+Reader = Callable[[object], Read[int]] | Callable[[object], Read[float]]
+
+CONTEXT_FIELDS: Mapping[str, Reader] = {
+    "age": read_age,
+    "sex": read_sex,
+    "pregnant": read_pregnant,
+    "nitrous_oxide": read_nitrous_oxide,
+    "b12_replacement": read_b12_replacement,
+}
+"""Every context field and its reader, in the order a row's first error is chosen."""
+
+
 @dataclass(frozen=True)
 class ContextColumns:
     """Context read for every row, with each row's first error and its notes.
@@ -156,28 +192,26 @@ class ContextColumns:
         return "" if self.notes is None else str(self.notes[row])
 
 
-def read_context(
-    age: pd.Series | Sequence[object] | None,
-    sex: pd.Series | Sequence[object] | None,
-    pregnant: pd.Series | Sequence[object] | None,
-    n: int,
-) -> ContextColumns:
-    """Read the context columns (None: not given), each distinct cell once, in one fixed order."""
+def read_context(columns: Mapping[str, Cells | None], n: int) -> ContextColumns:
+    """Read the context columns (absent or None: not given), each distinct cell once.
+
+    A row's first error is that of the first field in :data:`CONTEXT_FIELDS` order, then a
+    conflict between fields.
+    """
     errors: list[B12LabError | None] = [None]
     codes = np.zeros(n, dtype=np.intp)
     notes: npt.NDArray[np.object_] | None = None
-    columns: list[npt.NDArray[np.float64]] = []
-    readers: list[Callable[[object], Read[int]] | Callable[[object], Read[float]]]
-    readers = [read_age, read_sex, read_pregnant]
-    for values, reader in zip((age, sex, pregnant), readers, strict=True):
+    read: dict[str, npt.NDArray[np.float64]] = {}
+    for name, reader in CONTEXT_FIELDS.items():
+        values = columns.get(name)
         if values is None:
-            columns.append(np.full(n, np.nan if reader is read_age else MISSING, dtype=np.float64))
+            read[name] = np.full(n, float(reader(None).value), dtype=np.float64)
             continue
-        read = _read_distinct(values, reader, errors)
-        codes = np.where(codes == 0, read.error_codes, codes)
-        notes = _joined(notes, read.notes)
-        columns.append(read.values)
-    conflict = _conflicts(columns[1], columns[2])
+        distinct = _read_distinct(values, reader, errors)
+        codes = np.where(codes == 0, distinct.error_codes, codes)
+        notes = _joined(notes, distinct.notes)
+        read[name] = distinct.values
+    conflict = _conflicts(read["sex"], read["pregnant"])
     if conflict.any():
         errors.append(
             ConflictingContextError(
@@ -187,9 +221,11 @@ def read_context(
         )
         codes = np.where((codes == 0) & conflict, len(errors) - 1, codes)
     context = Context(
-        sex=columns[1].astype(np.int16),
-        pregnant=columns[2].astype(np.int16),
-        age=columns[0],
+        sex=read["sex"].astype(np.int16),
+        pregnant=read["pregnant"].astype(np.int16),
+        nitrous_oxide=read["nitrous_oxide"].astype(np.int16),
+        b12_replacement=read["b12_replacement"].astype(np.int16),
+        age=read["age"],
     )
     return ContextColumns(context, codes, errors, notes)
 
@@ -202,8 +238,8 @@ class _Distinct:
 
 
 def _read_distinct(
-    values: pd.Series | Sequence[object],
-    reader: Callable[[object], Read[int]] | Callable[[object], Read[float]],
+    values: Cells,
+    reader: Reader,
     errors: list[B12LabError | None],
 ) -> _Distinct:
     keys, cells = distinct_cells(values)

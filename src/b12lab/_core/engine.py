@@ -71,10 +71,13 @@ class Interval:
 
 @dataclass(frozen=True)
 class Context:
-    """Per-patient context. Codes: sex 0 female, 1 male; pregnant 0 true, 1 false; -1 unknown."""
+    """Per-patient context. Codes: sex 0 female, 1 male; pregnant, nitrous_oxide and
+    b12_replacement 0 true, 1 false; -1 unknown. Age in years, NaN unknown."""
 
     sex: IntArray
     pregnant: IntArray
+    nitrous_oxide: IntArray
+    b12_replacement: IntArray
     age: FloatArray
 
 

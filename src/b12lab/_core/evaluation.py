@@ -247,7 +247,12 @@ def _namespace(
 
 
 def _context_codes(context: Context) -> dict[str, IntArray]:
-    return {"sex": context.sex, "pregnant": context.pregnant}
+    return {
+        "sex": context.sex,
+        "pregnant": context.pregnant,
+        "nitrous_oxide": context.nitrous_oxide,
+        "b12_replacement": context.b12_replacement,
+    }
 
 
 def _variable_codes(

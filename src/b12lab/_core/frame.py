@@ -16,7 +16,7 @@ import pandas as pd
 
 from b12lab._core import build
 from b12lab._core.analytes import ANALYTES, get_analyte
-from b12lab._core.columns import PREFIX, describe_headers, plan_columns
+from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX, describe_headers, plan_columns
 from b12lab._core.numerals import Decimal
 from b12lab._core.pipeline import Inputs, ResultColumn, run
 from b12lab._core.policy import resolve
@@ -39,13 +39,14 @@ def classify_frame(
 ) -> pd.DataFrame:
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
 
-    ``columns`` maps analyte or context names (``b12``, ``mma``, ``age``, ...) to column names;
-    unmapped ones are recognised from common names, or from headers such as ``b12 (pg/mL)`` or
-    ``b12_pmol_l``. ``units`` gives a unit for a whole column whose cells are bare numbers.
-    ``explain`` adds ``b12lab_reasons``: the reasons in words, with their sources. ``decimal``
-    is the decimal mark of text cells (``"."``, ``","`` or ``"auto"``). ``row_errors`` marks rows
-    already known to be unusable (a ragged line in a file, say): they keep their place, get
-    that error, and no category. A column that looks like a result but is not read gives an
+    ``columns`` maps analyte or context names (``b12``, ``mma``, ``age``, ``nitrous_oxide``,
+    ...) to column names; unmapped ones are recognised from common names (``gender``, ``n2o``,
+    ``b12_treatment``), or from headers such as ``b12 (pg/mL)`` or ``b12_pmol_l``. ``units``
+    gives a unit for a whole column whose cells are bare numbers. ``explain`` adds
+    ``b12lab_reasons``: the reasons in words, with their sources. ``decimal`` is the decimal
+    mark of text cells (``"."``, ``","`` or ``"auto"``). ``row_errors`` marks rows already known
+    to be unusable (a ragged line in a file, say): they keep their place, get that error, and no
+    category. A column that looks like a result but is not read gives an
     :class:`~b12lab.errors.UnusedColumnWarning`.
     """
     policy = resolve(table, laboratory)
@@ -67,15 +68,15 @@ def classify_frame(
             "first line is data rather than a header, add a header line",
             columns=tuple(map(str, df.columns)),
         )
-    context = {
-        key: df[found[key][0]] if key in found else None for key in ("age", "sex", "pregnant")
-    }
+    context = {key: df[found[key][0]] if key in found else None for key in CONTEXT_COLUMNS}
     inputs = Inputs(
         n=len(df),
         results=results,
         age=context["age"],
         sex=context["sex"],
         pregnant=context["pregnant"],
+        nitrous_oxide=context["nitrous_oxide"],
+        b12_replacement=context["b12_replacement"],
         known_errors=row_errors,
         decimal=decimal,
     )

@@ -24,6 +24,8 @@ def classify(
     age: float | str | None = None,
     sex: str | None = None,
     pregnant: bool | str | None = None,
+    nitrous_oxide: bool | str | None = None,
+    b12_replacement: bool | str | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
 ) -> Result:
@@ -31,8 +33,10 @@ def classify(
 
     Values are strings (``"160 pg/mL"``, ``"<148 pmol/L"``, ``"hemolysed"``), ``(value, unit)``
     pairs or pint Quantities of any registry. ``age``, ``sex`` and ``pregnant`` are read as in
-    a data frame (``72`` or ``"72"``; ``"F"``; ``True`` or ``"yes"``); ``"unknown"`` is read
-    as not given, with a note. ``table`` is a table id, ``id@version`` or a loaded table
+    a data frame (``72`` or ``"72"``; ``"F"``; ``True`` or ``"yes"``), and so are the yes/no
+    fields ``nitrous_oxide`` (recreational nitrous oxide use) and ``b12_replacement`` (B12
+    injections or tablets started before the sample was taken); ``"unknown"`` is read as not
+    given, with a note. ``table`` is a table id, ``id@version`` or a loaded table
     (default: NICE NG239); ``laboratory`` replaces the guideline's default laboratory table for
     MMA and homocysteine. Bad input raises a :class:`~b12lab.errors.B12LabError` subclass naming
     the analyte and value; the first error is the one ``classify_frame`` reports for the row.
@@ -46,6 +50,8 @@ def classify(
         age=[age],
         sex=[sex],
         pregnant=[pregnant],
+        nitrous_oxide=[nitrous_oxide],
+        b12_replacement=[b12_replacement],
     )
     outcome = run(inputs, policy)
     code = int(outcome.errors.codes[0])

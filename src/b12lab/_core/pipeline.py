@@ -7,7 +7,8 @@ words for both.
 
 Each row keeps its first error, in one fixed order: an error already known for the row (a
 ragged line in a file), then the analytes in :data:`~b12lab._core.analytes.ANALYTES` order
-(unreadable, then implausible), then age, sex, pregnancy, then contradictions between them.
+(unreadable, then implausible), then age, sex, pregnancy, nitrous oxide use, B12 replacement,
+then contradictions between them.
 """
 
 from __future__ import annotations
@@ -54,8 +55,21 @@ class Inputs:
     age: Cells | None = None
     sex: Cells | None = None
     pregnant: Cells | None = None
+    nitrous_oxide: Cells | None = None
+    b12_replacement: Cells | None = None
     known_errors: Sequence[str] | npt.NDArray[np.object_] | None = None
     decimal: Decimal = "."
+
+    @property
+    def context(self) -> dict[str, Cells | None]:
+        """The context columns by field name (None: not given)."""
+        return {
+            "age": self.age,
+            "sex": self.sex,
+            "pregnant": self.pregnant,
+            "nitrous_oxide": self.nitrous_oxide,
+            "b12_replacement": self.b12_replacement,
+        }
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,7 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         read = _without_implausible(read, policy)
         errors.add(_codes(read.errors)[read.rows], read.errors)
         parsed[analyte] = read
-    context = read_context(inputs.age, inputs.sex, inputs.pregnant, inputs.n)
+    context = read_context(inputs.context, inputs.n)
     errors.add(context.error_codes - 1, context.errors[1:])
     observed: dict[str, Observed] = {name: column.observed for name, column in parsed.items()}
     observed["age"] = from_numbers("age", context.context.age, AGE_UNIT)

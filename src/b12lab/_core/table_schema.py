@@ -29,6 +29,7 @@ __all__ = [
     "AGE_UNIT",
     "CONTEXT_LABELS",
     "SPECIAL_LABELS",
+    "YES_NO_LABELS",
     "Band",
     "Citation",
     "Flag",
@@ -42,9 +43,13 @@ AGE_UNIT = "year"
 SPECIAL_LABELS = ("missing", "censored", "unbanded")
 """Labels every variable has besides its bands: no result; a censored result spanning several
 bands; a result for which no stratum applies (for example, sex unknown for a sex-specific band)."""
+YES_NO_LABELS = ("true", "false")
+"""Labels of a yes/no context variable; a condition says ``{ pregnant = [true] }``."""
 CONTEXT_LABELS: dict[str, tuple[str, ...]] = {
     "sex": ("female", "male"),
-    "pregnant": ("true", "false"),
+    "pregnant": YES_NO_LABELS,
+    "nitrous_oxide": YES_NO_LABELS,
+    "b12_replacement": YES_NO_LABELS,
 }
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]

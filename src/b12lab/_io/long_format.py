@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ import pandas as pd
 from b12lab._core.analytes import ANALYTES, get_analyte
 from b12lab._core.cells import distinct_cells, read_column
 from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
-from b12lab._core.context import Read, read_age, read_pregnant, read_sex
+from b12lab._core.context import CONTEXT_FIELDS
 from b12lab._core.frame import classify_frame
 from b12lab._core.measurements import RESULT_PATTERN
 from b12lab._core.numerals import Decimal
@@ -88,19 +88,21 @@ def classify_long(
     export uses (``strptime`` codes such as ``"%d.%m.%Y %H:%M"``, or ``"ISO8601"``): each time
     must then be read by one of them, or by several that agree; a time read by none, or read as
     two different times (``01/02/2024`` under ``%m/%d/%Y`` and ``%d/%m/%Y``), makes its row an
-    error in a group of its own. Columns named like ``age``, ``sex`` or ``pregnant`` are carried
-    to each group. The output has the group keys (``patient``, and ``b12lab_group_start`` and
-    ``b12lab_group_end`` with ``time``), one column per analyte found, the context columns, the
-    ``b12lab_*`` columns of :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``.
-    Two different results for one analyte in one group make that group an error.
+    error in a group of its own. Context columns (named like ``age``, ``sex``, ``pregnant``,
+    ``nitrous_oxide`` or ``b12_replacement``) are carried to each group. The output has the
+    group keys (``patient``, and ``b12lab_group_start`` and ``b12lab_group_end`` with ``time``),
+    one column per analyte found, the context columns, the ``b12lab_*`` columns of
+    :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``. Two different results for
+    one analyte in one group make that group an error.
 
     ``columns`` maps an analyte to the name this export gives its test (``{"b12": "VITB12-S"}``)
-    and ``age``, ``sex`` or ``pregnant`` to a column. ``units`` gives an analyte's unit for
-    values that carry none, in the value or the unit column. ``explain`` and ``decimal`` are as
-    in :func:`~b12lab.classify_frame`. ``row_errors`` (one message per row, ``""`` for none)
-    marks rows already known to be unusable: their group gets the error, and no category.
-    ``row_names`` says how errors cite each row (default ``row 1``, ``row 2``, ...); errors
-    never quote a cell, since a time or an id can identify a patient.
+    and a context name (``age``, ``sex``, ``pregnant``, ``nitrous_oxide``, ``b12_replacement``)
+    to a column. ``units`` gives an analyte's unit for values that carry none, in the value or
+    the unit column. ``explain`` and ``decimal`` are as in :func:`~b12lab.classify_frame`.
+    ``row_errors`` (one message per row, ``""`` for none) marks rows already known to be
+    unusable: their group gets the error, and no category. ``row_names`` says how errors cite
+    each row (default ``row 1``, ``row 2``, ...); errors never quote a cell, since a time or an
+    id can identify a patient.
     """
     named = _long_columns(df, patient=patient, test=test, value=value, unit=unit, time=time)
     patient, test, value, unit = (named[k] or "" for k in ("patient", "test", "value", "unit"))
@@ -698,7 +700,7 @@ def _context(
     taken: set[str | None],
     chosen: Mapping[str, str],
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Age, sex and pregnancy per group (first value given), and per-group conflicts."""
+    """Context per group (the one value given), and per-group conflicts."""
     found = _context_columns(df, taken | set(chosen.values()), chosen)
     values: dict[str, pd.Series] = {}
     problems = [pd.Series(dtype=object)]
@@ -731,19 +733,12 @@ def _context_columns(
     return found
 
 
-_CONTEXT_READERS: Mapping[str, Callable[[object], Read[int] | Read[float]]] = {
-    "age": read_age,
-    "sex": read_sex,
-    "pregnant": read_pregnant,
-}
-
-
 def _context_keys(raw: pd.Series, key: str) -> pd.DataFrame:
     """Comparable context values, read by the pipeline's own readers, each distinct cell once:
     ``72`` is ``"72.0"``, ``"F"`` is ``"female"``. A cell the reader refuses compares by its
     text (and is refused again when the group is classified)."""
     codes, cells = distinct_cells(raw)
-    reader = _CONTEXT_READERS[key]
+    reader = CONTEXT_FIELDS[key]
     numbers = np.full(len(cells) + 1, np.nan)
     texts = np.full(len(cells) + 1, "", dtype=object)
     for position, cell in enumerate(cells):
