@@ -82,22 +82,12 @@ _ENUMERATION_SOURCE = "b12lab interval rule: a censored result is read in every 
 
 def _censored_reason(policy: Policy, analyte: str, low: int, high: int) -> Reason:
     supplier = policy.suppliers[analyte].key
-    title = ANALYTES[analyte].title
-    if _schema(policy) < 2:
-        return Reason(
-            rule=None,
-            text=f"{title}: the censored result spans more than one band of "
-            f"{supplier}, so its band cannot be decided.",
-            table=supplier,
-            source="b12lab interval rule",
-        )
-    labels = policy.variables[analyte].labels[low : high + 1]
-    bands = " or ".join(labels) if len(labels) == 2 else f"{labels[0]} to {labels[-1]}"
     return Reason(
         rule=None,
-        text=f"{title}: the censored result may lie in the {bands} band of {supplier}.",
+        text=f"{ANALYTES[analyte].title}: the censored result spans more than one band of "
+        f"{supplier}, so its band cannot be decided.",
         table=supplier,
-        source=_ENUMERATION_SOURCE,
+        source="b12lab interval rule",
     )
 
 
@@ -155,7 +145,8 @@ def _reasons(policy: Policy, why: _Why) -> tuple[Reason, ...]:
         reasons.append(_enumerated_reason(policy, deciding, why.possible))
     else:
         reasons.append(_rule_reason(policy, deciding))
-    reasons += [_censored_reason(policy, a, low, high) for a, low, high in why.spanning]
+    if _schema(policy) < 2:  # later tables quote each censored result with the row's results
+        reasons += [_censored_reason(policy, a, low, high) for a, low, high in why.spanning]
     return tuple(reasons)
 
 
@@ -268,20 +259,14 @@ def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
 
 
 def _cited(policy: Policy) -> dict[str, npt.NDArray[np.bool_]]:
-    """Per analyte, indexed by rule code + _RULE_SHIFT: whether that rule's reason quotes it.
-
-    A table rule quotes every analyte its conditions name (a missing one as "not measured");
-    the core's censored decisions quote the results that spanned bands (in their own reasons);
-    no rule quotes every banded result, so the row shows what the table read.
-    """
+    """Per analyte, indexed by rule code + _RULE_SHIFT: whether that rule names it, so that a
+    missing result is quoted as "not measured"."""
     width = len(policy.rules) + _RULE_SHIFT
     cited = {a: np.zeros(width, dtype=np.bool_) for a in ANALYTES if _banded(policy, a)}
     for index, rule in enumerate(policy.rules):
         for analyte in {name for alternative in rule.when for name in alternative}:
             if analyte in cited:
                 cited[analyte][index + _RULE_SHIFT] = True
-    for values in cited.values():
-        values[engine.NO_RULE + _RULE_SHIFT] = True
     return cited
 
 
@@ -319,7 +304,8 @@ def _statement(
         return f"{title} {given}: no band of {policy.suppliers[analyte].key} applies"
     if code == engine.CENSORED:
         labels = variable.labels[low : high + 1]
-        return f"{title} {given} may lie in the {' or '.join(labels)} band"
+        bands = f"{', '.join(labels[:-1])} or {labels[-1]}"
+        return f"{title} {given} may lie in the {bands} band of {policy.suppliers[analyte].key}"
     compared = ""
     if display_unit(given.unit) != display_unit(variable.units[basis]):
         factor = conversion_factor(analyte, given.unit, variable.units[basis])
@@ -351,7 +337,9 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
         else:
             cells = np.full(outcome.n, -1, dtype=np.int64)
         spans = evaluation.namespace.spans.get(analyte)
-        quoted = quoted | (codes == engine.CENSORED) & (evaluation.matched < engine.NO_RULE)
+        # Every result read is quoted (earlier rules not matching is part of every reason);
+        # a missing one only where the deciding rule names it.
+        quoted = (cells >= 0) | quoted
         if not quoted.any():
             continue
         strata = evaluation.namespace.strata[analyte].astype(np.int64)
