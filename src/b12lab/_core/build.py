@@ -20,11 +20,19 @@ from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Category, Censoring, Interpretation
 from b12lab._core.cells import ParsedColumn
 from b12lab._core.columns import PREFIX
+from b12lab._core.kidney import (
+    AGE_BELOW_MINIMUM,
+    AGE_MISSING,
+    SEX_MISSING,
+    Derivation,
+    Equation,
+)
 from b12lab._core.measurements import Measurement
 from b12lab._core.observations import comparison_basis
 from b12lab._core.pipeline import Outcome
 from b12lab._core.policy import Policy
 from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
+from b12lab._core.table_schema import CONTEXT_LABELS
 from b12lab._core.units import Quantity, display_unit, parse_unit
 from b12lab.tables import Table
 
@@ -132,6 +140,38 @@ def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
     return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
 
 
+def _derived_from(outcome: Outcome, row: int) -> str | None:
+    """How a derived eGFR was derived: the equation, its inputs, and whose constants."""
+    derivation = outcome.derivation
+    if derivation is None or not derivation.derived[row]:
+        return None
+    creatinine = outcome.parsed["creatinine"]
+    given = _given(creatinine, int(creatinine.rows[row]))
+    context = outcome.context.context
+    sex = CONTEXT_LABELS["sex"][int(context.sex[row])]
+    equation = derivation.equation
+    return (
+        f"{equation.title} from serum creatinine {given}, age {float(context.age[row]):g}, "
+        f"{sex}; constants from {equation.table} ({equation.source})"
+    )
+
+
+def _withheld_note(equation: Equation, why: int) -> str:
+    """Why no eGFR was derived from a row's creatinine ("" when nothing was withheld)."""
+    if not why:
+        return ""
+    parts = [
+        text
+        for bit, text in (
+            (AGE_MISSING, "age not given"),
+            (AGE_BELOW_MINIMUM, f"age under {equation.min_age:g} years"),
+            (SEX_MISSING, "sex not given"),
+        )
+        if why & bit
+    ]
+    return f"eGFR not derived from creatinine ({equation.title}): {', '.join(parts)}"
+
+
 def _spanning(outcome: Outcome) -> list[tuple[str, npt.NDArray[np.bool_]]]:
     return [
         (analyte, _band_codes(outcome, analyte) == engine.CENSORED)
@@ -164,6 +204,11 @@ def result(outcome: Outcome, row: int = 0) -> Result:
         if o.applies[row]
     )
     note = outcome.context.note(row)
+    if outcome.derivation is not None:
+        withheld = _withheld_note(
+            outcome.derivation.equation, int(outcome.derivation.withheld[row])
+        )
+        note = "; ".join(text for text in (note, withheld) if text)
     return Result(
         category=Category.from_rank(int(evaluation.rank[row])),
         rule=_rule_id(policy, int(evaluation.rule[row])),
@@ -230,6 +275,7 @@ def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
         table=table,
         source=source,
         note=note_text,
+        derived_from=_derived_from(outcome, row) if analyte == "egfr" else None,
     )
 
 
@@ -295,10 +341,35 @@ def columns(outcome: Outcome, *, explain: bool) -> dict[str, object]:
 
 def _context_notes(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
     notes = outcome.context.notes
+    derivation = outcome.derivation
+    if derivation is not None and derivation.withheld.any():
+        return _notes_with_withheld(notes, derivation, ok)
     if notes is None:
         return from_codes(np.zeros(outcome.n, dtype=np.int8), [""])
     codes, texts = pd.factorize(np.where(ok, notes, ""))
     return from_codes(codes, [str(t) for t in texts])
+
+
+def _notes_with_withheld(
+    notes: npt.NDArray[np.object_] | None, derivation: Derivation, ok: npt.NDArray[np.bool_]
+) -> pd.Categorical:
+    """Context notes, then why no eGFR was derived: one key per row, one text per key."""
+    codes: npt.NDArray[np.intp] = np.zeros(len(ok), dtype=np.intp)
+    texts = [""]
+    if notes is not None:
+        factorized, distinct = pd.factorize(notes)
+        codes, texts = np.asarray(factorized, dtype=np.intp), [str(t) for t in distinct]
+    width = len(texts)
+    keys = np.where(ok, derivation.withheld.astype(np.int64) * width + codes + 1, 0)
+
+    def render(key: int) -> str:
+        if key == 0:  # a row with an error
+            return ""
+        why, code = divmod(key - 1, width)
+        withheld = _withheld_note(derivation.equation, why)
+        return "; ".join(text for text in (texts[code], withheld) if text)
+
+    return per_key(keys, render)
 
 
 def _marker_columns(
@@ -313,11 +384,13 @@ def _marker_columns(
     if misplaced.any():  # a ragged line's cells may sit in the wrong columns: show none
         shown = shown & ~misplaced
     new: dict[str, object] = {
-        f"{PREFIX}{analyte}": np.where(shown, observed.per_row(value), np.nan),
-        f"{PREFIX}{analyte}_censoring": labelled(
-            np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
-        ),
+        f"{PREFIX}{analyte}": np.where(shown, observed.per_row(value), np.nan)
     }
+    if analyte == "egfr" and outcome.derivation is not None:
+        new[f"{PREFIX}egfr_derived"] = outcome.derivation.derived & shown
+    new[f"{PREFIX}{analyte}_censoring"] = labelled(
+        np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
+    )
     if _banded(outcome.policy, analyte):
         new[f"{PREFIX}{analyte}_band"], new[f"{PREFIX}{analyte}_interpretation"] = _bands(
             outcome.policy, analyte, _band_codes(outcome, analyte), ok

@@ -16,6 +16,7 @@ import numpy as np
 from b12lab._core import engine
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.engine import CompiledTable, CompiledVariable
+from b12lab._core.kidney import Equation
 from b12lab._core.table_schema import (
     CONTEXT_LABELS,
     Absolute,
@@ -39,6 +40,8 @@ class Policy:
     bands: Mapping[str, VariableBands]
     compiled: CompiledTable
     lab_compiled: CompiledTable | None
+    egfr_equation: Equation | None = None
+    """How eGFR is derived from creatinine where a row gives none, or None: not derived."""
 
     @property
     def rules(self) -> list[Rule]:
@@ -106,7 +109,20 @@ def _build(table: Table, laboratory: Table | None) -> Policy:
         lab_vars = {name: compile_variable(name, v) for name, v in lab.model.variables.items()}
         lab_labels = {**CONTEXT_LABELS, **lab.model.labels()}
         lab_compiled = _compile_table(lab_vars, [], lab.model.flags, lab_labels)
-    return Policy(table, lab, suppliers, variables, bands, compiled, lab_compiled)
+    equation = _egfr_equation(suppliers.get("egfr"), table, lab)
+    return Policy(table, lab, suppliers, variables, bands, compiled, lab_compiled, equation)
+
+
+def _egfr_equation(*candidates: Table | None) -> Equation | None:
+    """The eGFR equation of the first table that has one: the table that supplies the eGFR
+    bands, then the table itself, then its laboratory table (which may band eGFR for its own
+    flags only)."""
+    for table in candidates:
+        derived = table.model.derived if table is not None else None
+        if derived is not None and derived.egfr is not None:
+            assert table is not None
+            return derived.egfr.compiled(table.key)
+    return None
 
 
 def compile_variable(name: str, variable: VariableBands) -> CompiledVariable:
