@@ -14,29 +14,9 @@ from hypothesis import strategies as st
 import b12lab
 from b12lab import tables
 from b12lab._core.units import conversion_factor
+from tests.conftest import DERIVED_EGFR, egfr_lab_text
 
-ROOT = Path(__file__).resolve().parents[1]
-DERIVED = """
-[derived.egfr]
-equation = "ckd-epi-2021-creatinine"
-creatinine_unit = "mg/dL"
-numerator = 142
-kappa = { female = 0.7, male = 0.9 }
-alpha = { female = -0.241, male = -0.302 }
-exponent_above_kappa = -1.200
-age_base = 0.9938
-female_factor = 1.012
-min_age = 18
-source = "National Kidney Foundation, CKD-EPI Creatinine Equation (2021), \
-kidney.org/ckd-epi-creatinine-equation-2021; Inker LA et al. N Engl J Med 2021;385:1737-1749; \
-NIDDK: adults 18 and older"
-"""
 CKD_EPI = "CKD-EPI 2021 creatinine equation"
-
-
-def _lab_text(extra: str = DERIVED, *, version: str = "99") -> str:
-    text = (ROOT / "reference_ranges" / "generic-us-lab" / "1.toml").read_text(encoding="utf-8")
-    return text.replace('version = "1"', f'version = "{version}"', 1) + extra
 
 
 def _write(directory: Path, text: str, name: str = "lab.toml") -> tables.Table:
@@ -45,9 +25,9 @@ def _write(directory: Path, text: str, name: str = "lab.toml") -> tables.Table:
     return tables.load_file(path)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> tables.Table:
-    return _write(tmp_path_factory.mktemp("egfr"), _lab_text())
+@pytest.fixture(scope="session")
+def lab(egfr_lab: tables.Table) -> tables.Table:
+    return egfr_lab
 
 
 @pytest.mark.parametrize(
@@ -219,7 +199,7 @@ def test_shipped_tables_add_no_column(table: str | None) -> None:
 
 
 def test_a_table_without_the_section_behaves_as_before(tmp_path: Path) -> None:
-    plain = _write(tmp_path, _lab_text(""))
+    plain = _write(tmp_path, egfr_lab_text(""))
     out = b12lab.classify_frame(PEOPLE, table=plain)
     shipped = b12lab.classify_frame(PEOPLE, table="generic-us-lab@1")
     assert list(out.columns) == list(shipped.columns)
@@ -239,13 +219,13 @@ def test_a_table_without_the_section_behaves_as_before(tmp_path: Path) -> None:
     ],
 )
 def test_a_broken_section_is_refused(tmp_path: Path, change: tuple[str, str], message: str) -> None:
-    text = _lab_text(DERIVED.replace(*change))
+    text = egfr_lab_text(DERIVED_EGFR.replace(*change))
     with pytest.raises(b12lab.TableValidationError, match=message):
         _write(tmp_path, text)
 
 
 def test_the_table_must_band_egfr(tmp_path: Path) -> None:
-    text = _lab_text()
+    text = egfr_lab_text()
     start = text.index("[variables.egfr]")
     text = text[:start] + text[text.index("[variables.age]") :]
     flag = text.index('[[flags]]\nid = "renal_impairment"')

@@ -15,8 +15,10 @@ import b12lab
 from b12lab._core.build import flag_markers_text, reasons_text
 from tests.strategies import rows
 
-ANALYTES = ("b12", "holotc", "mma", "hcy", "folate")
-TABLES = st.sampled_from([None, "bsh-2014@1", "generic-us-lab@1"])
+ANALYTES = ("b12", "holotc", "mma", "hcy", "folate", "creatinine", "egfr")
+EGFR_LAB = "egfr-lab"
+"""Stands for the ``egfr_lab`` fixture: a laboratory table that derives eGFR from creatinine."""
+TABLES = st.sampled_from([None, "bsh-2014@1", "generic-us-lab@1", EGFR_LAB])
 
 
 def _column(values: list[object]) -> np.ndarray:
@@ -33,11 +35,13 @@ def _frame(people: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 @pytest.mark.filterwarnings("ignore::b12lab.errors.UnusedColumnWarning")
-@given(people=st.lists(rows(), min_size=1, max_size=8), table=TABLES)
+@given(people=st.lists(rows(), min_size=1, max_size=8), chosen=TABLES)
 def test_every_row_of_a_frame_says_what_classify_says(
-    people: list[dict[str, Any]], table: str | None
+    people: list[dict[str, Any]], chosen: str | None, egfr_lab: b12lab.tables.Table
 ) -> None:
+    table = egfr_lab if chosen == EGFR_LAB else chosen
     out = b12lab.classify_frame(_frame(people), table=table, explain=True)
+    assert ("b12lab_egfr_derived" in out) == (chosen == EGFR_LAB)
     assert len(out) == len(people)
     for row, person in enumerate(people):
         got = out.iloc[row]
@@ -62,7 +66,9 @@ def test_every_row_of_a_frame_says_what_classify_says(
             _same_marker(got, analyte, single.markers.get(analyte))
 
 
-def _classify(person: dict[str, Any], table: str | None) -> b12lab.Result | b12lab.B12LabError:
+def _classify(
+    person: dict[str, Any], table: str | b12lab.tables.Table | None
+) -> b12lab.Result | b12lab.B12LabError:
     try:
         return b12lab.classify(**person, table=table)
     except b12lab.B12LabError as error:
@@ -81,6 +87,8 @@ def _same_marker(got: pd.Series, analyte: str, marker: b12lab.MarkerResult | Non
     else:
         assert got[f"b12lab_{analyte}"] == pytest.approx(marker.value.magnitude, rel=1e-12)
     assert got[f"b12lab_{analyte}_censoring"] == marker.censoring.value
+    if f"b12lab_{analyte}_derived" in got:
+        assert got[f"b12lab_{analyte}_derived"] == (marker.derived_from is not None)
     if f"b12lab_{analyte}_band" in got:
         assert got[f"b12lab_{analyte}_band"] == (marker.band or "")
         assert got[f"b12lab_{analyte}_interpretation"] == (marker.interpretation or "")

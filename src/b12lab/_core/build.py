@@ -20,13 +20,8 @@ from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Category, Censoring, Interpretation
 from b12lab._core.cells import ParsedColumn
 from b12lab._core.columns import PREFIX
-from b12lab._core.kidney import (
-    AGE_BELOW_MINIMUM,
-    AGE_MISSING,
-    SEX_MISSING,
-    Derivation,
-    Equation,
-)
+from b12lab._core.derivation import Derivation
+from b12lab._core.kidney import AGE_BELOW_MINIMUM, AGE_MISSING, SEX_MISSING, Equation
 from b12lab._core.measurements import Measurement
 from b12lab._core.observations import comparison_basis
 from b12lab._core.pipeline import Outcome

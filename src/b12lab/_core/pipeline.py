@@ -25,9 +25,9 @@ import pandas as pd
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.cells import ParsedColumn, read_column
 from b12lab._core.context import ContextColumns, read_context
+from b12lab._core.derivation import Derivation, derive
 from b12lab._core.engine import Interval
 from b12lab._core.evaluation import Evaluation, evaluate, implausible
-from b12lab._core.kidney import Derivation, derive
 from b12lab._core.measurements import Measurement
 from b12lab._core.numerals import Decimal
 from b12lab._core.observations import Observed, from_numbers
