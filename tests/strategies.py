@@ -72,6 +72,7 @@ CANONICAL_RANGES = {
     "hcy": (0.5, 400.0),
     "folate": (1.0, 1000.0),
     "egfr": (1.0, 150.0),
+    "creatinine": (10.0, 2000.0),
 }
 
 
@@ -394,10 +395,10 @@ def _quantity(value: float, unit: str, *, foreign: bool) -> object:
 
     import b12lab
 
+    if unit == "mL/min/1.73m²":
+        return (value, unit)  # pint reads no number inside a unit; no registry knows 1.73 m²
     if not foreign:
         return b12lab.registry.Quantity(value, unit)
-    if unit == "mL/min/1.73m²":
-        return (value, unit)  # no other registry knows b12lab's body-surface unit
     return _foreign_registry().Quantity(value, unit)
 
 
@@ -424,13 +425,11 @@ CONTEXT_CELLS: dict[str, tuple[object, ...]] = {
 
 @st.composite
 def rows(draw: st.DrawFn) -> dict[str, Any]:
-    """Keyword arguments for ``classify``: mixed cells for some analytes, and context cells,
-    including unknown words, unreadable values and contradictions (pregnant and male)."""
-    analytes = draw(
-        st.lists(
-            st.sampled_from(["b12", "holotc", "mma", "hcy", "folate"]), max_size=4, unique=True
-        )
-    )
+    """Keyword arguments for ``classify``: mixed cells for some analytes (creatinine and eGFR
+    included, for tables that derive eGFR), and context cells, including unknown words and
+    contradictions (pregnant and male)."""
+    names = ["b12", "holotc", "mma", "hcy", "folate", "creatinine", "egfr"]
+    analytes = draw(st.lists(st.sampled_from(names), max_size=4, unique=True))
     row: dict[str, Any] = {analyte: draw(cells(analyte)) for analyte in analytes}
     for key, choices in CONTEXT_CELLS.items():
         row[key] = draw(st.sampled_from(choices))

@@ -35,9 +35,10 @@ def test_the_core_never_imports_a_way_in_or_out(path: Path) -> None:
     assert not outward, f"{path.name} imports {sorted(outward)}"
 
 
-def test_the_engine_imports_no_heavy_library() -> None:
+@pytest.mark.parametrize("name", ["engine.py", "kidney.py"])
+def test_the_engine_imports_no_heavy_library(name: str) -> None:
     heavy = ("pint", "pandas", "pydantic", "pyarrow")
-    imported = _imports(PACKAGE / "_core" / "engine.py")
+    imported = _imports(PACKAGE / "_core" / name)
     assert not {name for name in imported if name.split(".")[0] in heavy}
 
 

@@ -14,15 +14,29 @@ from hypothesis import strategies as st
 import b12lab
 from b12lab import tables
 from b12lab._core.build import flag_markers_text, reasons_text
+from b12lab._core.policy import resolve
 from tests.strategies import CONTEXT_CELLS, context_flagged_table_data, rows
 
-ANALYTES = ("b12", "holotc", "mma", "hcy", "folate")
+ANALYTES = ("b12", "holotc", "mma", "hcy", "folate", "creatinine", "egfr")
 CONTEXT_FLAGGED = tables.Table(
     model=tables.validate(context_flagged_table_data()),
     sha256="0" * 64,
     origin="context-flags.toml",
 )
-TABLES = st.sampled_from([None, "bsh-2014@1", "generic-us-lab@1", CONTEXT_FLAGGED])
+EGFR_LAB = "egfr-lab"
+"""Stands for the ``egfr_lab`` fixture: a laboratory table that derives eGFR from creatinine."""
+TABLES = st.sampled_from(
+    [
+        None,
+        "bsh-2014@1",
+        "generic-us-lab@1",
+        "bsh-2014@2",
+        "generic-us-lab@2",
+        "nice-ng239@1",
+        CONTEXT_FLAGGED,
+        EGFR_LAB,
+    ]
+)
 
 
 def _column(values: list[object]) -> np.ndarray:
@@ -39,11 +53,14 @@ def _frame(people: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 @pytest.mark.filterwarnings("ignore::b12lab.errors.UnusedColumnWarning")
-@given(people=st.lists(rows(), min_size=1, max_size=8), table=TABLES)
+@given(people=st.lists(rows(), min_size=1, max_size=8), chosen=TABLES)
 def test_every_row_of_a_frame_says_what_classify_says(
-    people: list[dict[str, Any]], table: str | tables.Table | None
+    people: list[dict[str, Any]], chosen: str | tables.Table | None, egfr_lab: tables.Table
 ) -> None:
+    table = egfr_lab if chosen == EGFR_LAB else chosen
     out = b12lab.classify_frame(_frame(people), table=table, explain=True)
+    derives = resolve(table).egfr_equation is not None
+    assert ("b12lab_egfr_derived" in out) == derives
     assert len(out) == len(people)
     for row, person in enumerate(people):
         got = out.iloc[row]
@@ -89,6 +106,8 @@ def _same_marker(got: pd.Series, analyte: str, marker: b12lab.MarkerResult | Non
     else:
         assert got[f"b12lab_{analyte}"] == pytest.approx(marker.value.magnitude, rel=1e-12)
     assert got[f"b12lab_{analyte}_censoring"] == marker.censoring.value
+    if f"b12lab_{analyte}_derived" in got:
+        assert got[f"b12lab_{analyte}_derived"] == (marker.derived_from is not None)
     if f"b12lab_{analyte}_band" in got:
         assert got[f"b12lab_{analyte}_band"] == (marker.band or "")
         assert got[f"b12lab_{analyte}_interpretation"] == (marker.interpretation or "")

@@ -20,11 +20,14 @@ from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Category, Censoring, Interpretation
 from b12lab._core.cells import ParsedColumn
 from b12lab._core.columns import PREFIX
+from b12lab._core.derivation import Derivation
+from b12lab._core.kidney import AGE_BELOW_MINIMUM, AGE_MISSING, SEX_MISSING, Equation
 from b12lab._core.measurements import Measurement
 from b12lab._core.observations import comparison_basis
 from b12lab._core.pipeline import Outcome
 from b12lab._core.policy import Policy
 from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
+from b12lab._core.table_schema import CONTEXT_LABELS
 from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit
 from b12lab.tables import Table
 
@@ -290,7 +293,14 @@ def _relation(policy: Policy, analyte: str, stratum: int, code: int, basis: int)
 
 
 def _statement(
-    outcome: Outcome, analyte: str, cell: int, code: int, stratum: int, low: int, high: int
+    outcome: Outcome,
+    analyte: str,
+    cell: int,
+    code: int,
+    stratum: int,
+    low: int,
+    high: int,
+    derived: bool = False,
 ) -> str:
     """One analyte's result in words, against the band it fell in."""
     policy = outcome.policy
@@ -298,6 +308,8 @@ def _statement(
     given = _given(outcome.parsed[analyte], cell) if cell >= 0 else None
     if given is None:
         return f"{title} not measured"
+    if derived:
+        title = f"{title} derived from creatinine"
     variable = policy.variables[analyte]
     basis = comparison_basis(given.unit, variable.units)
     if code == engine.UNBANDED:
@@ -344,6 +356,9 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
             continue
         strata = evaluation.namespace.strata[analyte].astype(np.int64)
         low, high = spans if spans is not None else (codes, codes)
+        derived = np.zeros(outcome.n, dtype=np.int64)
+        if analyte == "egfr" and outcome.derivation is not None:
+            derived = outcome.derivation.derived.astype(np.int64)
         key = np.stack(
             [
                 cells + 1,
@@ -351,15 +366,23 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
                 strata + 1,
                 low.astype(np.int64) + 1,
                 high.astype(np.int64) + 1,
+                derived,
             ]
         )
         distinct, inverse = np.unique(key[:, quoted], axis=1, return_inverse=True)
         texts = np.array(
             [
                 _statement(
-                    outcome, analyte, int(c) - 1, int(b) - 3, int(t) - 1, int(lo) - 1, int(hi) - 1
+                    outcome,
+                    analyte,
+                    int(c) - 1,
+                    int(b) - 3,
+                    int(t) - 1,
+                    int(lo) - 1,
+                    int(hi) - 1,
+                    bool(d),
                 )
-                for c, b, t, lo, hi in distinct.T
+                for c, b, t, lo, hi, d in distinct.T
             ]
             + [""],
             dtype=object,
@@ -380,6 +403,38 @@ def _evidence_reason(policy: Policy, text: str) -> Reason:
         table=policy.table.key,
         source=f"the row's results against the bands of {tables}",
     )
+
+
+def _derived_from(outcome: Outcome, row: int) -> str | None:
+    """How a derived eGFR was derived: the equation, its inputs, and whose constants."""
+    derivation = outcome.derivation
+    if derivation is None or not derivation.derived[row]:
+        return None
+    creatinine = outcome.parsed["creatinine"]
+    given = _given(creatinine, int(creatinine.rows[row]))
+    context = outcome.context.context
+    sex = CONTEXT_LABELS["sex"][int(context.sex[row])]
+    equation = derivation.equation
+    return (
+        f"{equation.title} from serum creatinine {given}, age {float(context.age[row]):g}, "
+        f"{sex}; constants from {equation.table} ({equation.source})"
+    )
+
+
+def _withheld_note(equation: Equation, why: int) -> str:
+    """Why no eGFR was derived from a row's creatinine ("" when nothing was withheld)."""
+    if not why:
+        return ""
+    parts = [
+        text
+        for bit, text in (
+            (AGE_MISSING, "age not given"),
+            (AGE_BELOW_MINIMUM, f"age under {equation.min_age:g} years"),
+            (SEX_MISSING, "sex not given"),
+        )
+        if why & bit
+    ]
+    return f"eGFR not derived from creatinine ({equation.title}): {', '.join(parts)}"
 
 
 # -- one patient ------------------------------------------------------------------------------
@@ -407,6 +462,11 @@ def result(outcome: Outcome, row: int = 0) -> Result:
         if o.applies[row]
     )
     note = outcome.context.note(row)
+    if outcome.derivation is not None:
+        withheld = _withheld_note(
+            outcome.derivation.equation, int(outcome.derivation.withheld[row])
+        )
+        note = "; ".join(text for text in (note, withheld) if text)
     return Result(
         category=Category.from_rank(int(evaluation.rank[row])),
         rule=_rule_id(policy, int(evaluation.rule[row])),
@@ -480,6 +540,7 @@ def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
         table=table,
         source=source,
         note=note_text,
+        derived_from=_derived_from(outcome, row) if analyte == "egfr" else None,
     )
 
 
@@ -548,10 +609,35 @@ def columns(outcome: Outcome, *, explain: bool) -> dict[str, object]:
 
 def _context_notes(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
     notes = outcome.context.notes
+    derivation = outcome.derivation
+    if derivation is not None and derivation.withheld.any():
+        return _notes_with_withheld(notes, derivation, ok)
     if notes is None:
         return from_codes(np.zeros(outcome.n, dtype=np.int8), [""])
     codes, texts = pd.factorize(np.where(ok, notes, ""))
     return from_codes(codes, [str(t) for t in texts])
+
+
+def _notes_with_withheld(
+    notes: npt.NDArray[np.object_] | None, derivation: Derivation, ok: npt.NDArray[np.bool_]
+) -> pd.Categorical:
+    """Context notes, then why no eGFR was derived: one key per row, one text per key."""
+    codes: npt.NDArray[np.intp] = np.zeros(len(ok), dtype=np.intp)
+    texts = [""]
+    if notes is not None:
+        factorized, distinct = pd.factorize(notes)
+        codes, texts = np.asarray(factorized, dtype=np.intp), [str(t) for t in distinct]
+    width = len(texts)
+    keys = np.where(ok, derivation.withheld.astype(np.int64) * width + codes + 1, 0)
+
+    def render(key: int) -> str:
+        if key == 0:  # a row with an error
+            return ""
+        why, code = divmod(key - 1, width)
+        withheld = _withheld_note(derivation.equation, why)
+        return "; ".join(text for text in (texts[code], withheld) if text)
+
+    return per_key(keys, render)
 
 
 def _marker_columns(
@@ -566,11 +652,13 @@ def _marker_columns(
     if misplaced.any():  # a ragged line's cells may sit in the wrong columns: show none
         shown = shown & ~misplaced
     new: dict[str, object] = {
-        f"{PREFIX}{analyte}": np.where(shown, observed.per_row(value), np.nan),
-        f"{PREFIX}{analyte}_censoring": labelled(
-            np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
-        ),
+        f"{PREFIX}{analyte}": np.where(shown, observed.per_row(value), np.nan)
     }
+    if analyte == "egfr" and outcome.derivation is not None:
+        new[f"{PREFIX}egfr_derived"] = outcome.derivation.derived & shown
+    new[f"{PREFIX}{analyte}_censoring"] = labelled(
+        np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
+    )
     if _banded(outcome.policy, analyte):
         new[f"{PREFIX}{analyte}_band"], new[f"{PREFIX}{analyte}_interpretation"] = _bands(
             outcome.policy, analyte, _band_codes(outcome, analyte), ok

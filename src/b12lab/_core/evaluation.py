@@ -169,6 +169,8 @@ def not_interpreted(policy: Policy, analyte: str) -> bool:
     """A marker neither the table nor its laboratory table's flags read."""
     if analyte == "age" or analyte in policy.variables:
         return False
+    if analyte == "creatinine" and policy.egfr_equation is not None:
+        return False  # read by the eGFR equation (rows where it cannot be, say why in a note)
     return policy.lab_compiled is None or analyte not in policy.lab_compiled.variables
 
 

@@ -1,9 +1,12 @@
-"""The one pipeline: read cells → normalize units → band → evaluate rules and flags.
+"""The one pipeline: read cells → normalize units → derive → band → evaluate rules and flags.
 
 Every entry point builds :class:`Inputs` (columns of cells, one element per patient) and calls
 :func:`run`; ``classify`` is the one-row case. The :class:`Outcome` it returns holds arrays only;
 :mod:`b12lab._core.build` turns them into a typed result or into output columns, with the same
 words for both.
+
+Where the policy's table asks for it, a row with creatinine and no eGFR gets an eGFR derived
+from creatinine, age and sex (:mod:`b12lab._core.kidney`); it is then banded like a given one.
 
 Each row keeps its first error, in one fixed order: an error already known for the row (a
 ragged line in a file), then the analytes in :data:`~b12lab._core.analytes.ANALYTES` order
@@ -23,6 +26,7 @@ import pandas as pd
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.cells import ParsedColumn, read_column
 from b12lab._core.context import ContextColumns, read_context
+from b12lab._core.derivation import Derivation, derive
 from b12lab._core.engine import Interval
 from b12lab._core.evaluation import Evaluation, evaluate, implausible
 from b12lab._core.measurements import Measurement
@@ -120,6 +124,8 @@ class Outcome:
     context: ContextColumns
     evaluation: Evaluation
     errors: RowErrors
+    derivation: Derivation | None = None
+    """Where eGFR was derived from creatinine (when the policy derives it)."""
 
     @property
     def n(self) -> int:
@@ -140,10 +146,16 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         parsed[analyte] = read
     context = read_context(inputs.context, inputs.n)
     errors.add(context.error_codes - 1, context.errors[1:])
+    derivation = None
+    if policy.egfr_equation is not None and "creatinine" in parsed:
+        derivation = derive(
+            policy.egfr_equation, parsed["creatinine"], parsed.get("egfr"), context.context
+        )
+        parsed["egfr"] = derivation.column  # egfr is the last analyte: the order holds
     observed: dict[str, Observed] = {name: column.observed for name, column in parsed.items()}
     observed["age"] = from_numbers("age", context.context.age, AGE_UNIT)
     evaluation = evaluate(policy, observed, context.context)
-    return Outcome(policy, parsed, context, evaluation, errors)
+    return Outcome(policy, parsed, context, evaluation, errors, derivation)
 
 
 def _add_known(errors: RowErrors, known: Sequence[str] | npt.NDArray[np.object_]) -> None:

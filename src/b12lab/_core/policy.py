@@ -16,6 +16,7 @@ import numpy as np
 from b12lab._core import engine
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.engine import CompiledTable, CompiledVariable
+from b12lab._core.kidney import Equation
 from b12lab._core.table_schema import (
     CONTEXT_LABELS,
     Absolute,
@@ -41,6 +42,8 @@ class Policy:
     lab_compiled: CompiledTable | None
     cross_checks: Mapping[str, tuple[Table, CompiledVariable]]
     """Markers the table does not read, with the table and bands they are checked against."""
+    egfr_equation: Equation | None = None
+    """How eGFR is derived from creatinine where a row gives none, or None: not derived."""
 
     @property
     def rules(self) -> list[Rule]:
@@ -113,7 +116,11 @@ def _build(table: Table, laboratory: Table | None) -> Policy:
         for analyte, spec in table.model.cross_check.items()
         if analyte not in variables
     }
-    return Policy(table, lab, suppliers, variables, bands, compiled, lab_compiled, cross_checks)
+
+    equation = _egfr_equation(suppliers.get("egfr"), table, lab)
+    return Policy(
+        table, lab, suppliers, variables, bands, compiled, lab_compiled, cross_checks, equation
+    )
 
 
 def _cross_check(table: Table, analyte: str, spec: str) -> tuple[Table, CompiledVariable]:
@@ -125,6 +132,18 @@ def _cross_check(table: Table, analyte: str, spec: str) -> tuple[Table, Compiled
             table=table.key,
         )
     return reference, compile_variable(analyte, variable)
+
+
+def _egfr_equation(*candidates: Table | None) -> Equation | None:
+    """The eGFR equation of the first table that has one: the table that supplies the eGFR
+    bands, then the table itself, then its laboratory table (which may band eGFR for its own
+    flags only)."""
+    for table in candidates:
+        derived = table.model.derived if table is not None else None
+        if derived is not None and derived.egfr is not None:
+            assert table is not None
+            return derived.egfr.compiled(table.key)
+    return None
 
 
 def compile_variable(name: str, variable: VariableBands) -> CompiledVariable:

@@ -41,7 +41,9 @@ class MarkerResult(_Frozen):
     the bound, and ``censoring`` says on which side the true value lies. A cell that states there
     is no result (``"hemolysed"``) gives a marker with no value and a ``note`` saying so. ``note``
     also says why a result has no band: a censored result spanning bands, no band for the
-    patient's context, or a table that does not interpret this analyte.
+    patient's context, or a table that does not interpret this analyte. ``derived_from`` is set
+    when the result was not given but derived (eGFR from creatinine, age and sex, where the
+    table asks for it): the equation, its inputs and the table whose constants were used.
     """
 
     analyte: str
@@ -55,6 +57,7 @@ class MarkerResult(_Frozen):
     table: str | None
     source: str | None
     note: str | None = None
+    derived_from: str | None = None
 
     @field_serializer("value")
     def _value_json(self, value: pint.Quantity[float] | None) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from pydantic import (
 
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Category, Interpretation
+from b12lab._core.kidney import EQUATIONS, Equation
 from b12lab._core.units import conversion_factor
 from b12lab.errors import B12LabError
 
@@ -31,7 +32,10 @@ __all__ = [
     "SPECIAL_LABELS",
     "YES_NO_LABELS",
     "Band",
+    "BySex",
     "Citation",
+    "Derived",
+    "EgfrEquation",
     "Flag",
     "Rule",
     "Stratum",
@@ -54,6 +58,7 @@ CONTEXT_LABELS: dict[str, tuple[str, ...]] = {
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 """A number that is a number: NaN and infinity (``1e400`` in TOML) would switch a check off."""
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")]
 VersionText = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)*$")]
 Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -166,6 +171,69 @@ TableSpec = Annotated[
 ]
 
 
+class BySex(_Strict):
+    female: Finite
+    male: Finite
+
+
+class EgfrEquation(_Strict):
+    """The constants of an eGFR equation from serum creatinine; its form is code.
+
+    ``equation`` names a form b12lab implements (:data:`b12lab._core.kidney.EQUATIONS`); the
+    numbers are the source's, for creatinine in ``creatinine_unit``.
+    """
+
+    equation: Text = Field(description=f"one of: {', '.join(EQUATIONS)}")
+    creatinine_unit: Text = Field(description="the creatinine unit the constants expect")
+    numerator: Positive
+    kappa: BySex = Field(description="creatinine at which the exponent changes, by sex")
+    alpha: BySex = Field(description="exponent of min(Scr/kappa, 1), by sex")
+    exponent_above_kappa: Finite = Field(description="exponent of max(Scr/kappa, 1)")
+    age_base: Positive = Field(description="raised to the age in years")
+    female_factor: Positive
+    min_age: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        description="years; no eGFR is derived below it"
+    )
+    source: Text
+
+    @model_validator(mode="after")
+    def _implemented(self) -> Self:
+        if self.equation not in EQUATIONS:
+            raise ValueError(
+                f"equation {self.equation!r} is not one b12lab implements; "
+                f"use one of: {', '.join(EQUATIONS)}"
+            )
+        try:
+            conversion_factor("creatinine", self.creatinine_unit)
+        except B12LabError as exc:
+            raise ValueError(f"creatinine_unit: {exc}") from None
+        if self.kappa.female <= 0 or self.kappa.male <= 0:
+            raise ValueError("kappa must be above zero for both sexes")
+        return self
+
+    def compiled(self, table: str) -> Equation:
+        """The constants for the core, with the table (``id@version``) that gave them."""
+        return Equation(
+            name=self.equation,
+            creatinine_unit=self.creatinine_unit,
+            numerator=self.numerator,
+            kappa=(self.kappa.female, self.kappa.male),
+            alpha=(self.alpha.female, self.alpha.male),
+            exponent_above_kappa=self.exponent_above_kappa,
+            age_base=self.age_base,
+            female_factor=self.female_factor,
+            min_age=self.min_age,
+            table=table,
+            source=self.source,
+        )
+
+
+class Derived(_Strict):
+    """Variables b12lab derives from others where a row does not give them."""
+
+    egfr: EgfrEquation | None = None
+
+
 class TableModel(_Strict):
     """A reference table.
 
@@ -194,6 +262,8 @@ class TableModel(_Strict):
         "this table (and its laboratory table) does not read.",
     )
 
+    derived: Derived | None = None
+
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if self.schema_version < 2 and self.cross_check:
@@ -221,6 +291,12 @@ class TableModel(_Strict):
                     f"laboratory.provides names {sorted(overlap)}, which this table defines itself"
                 )
         check_references(self, self.labels(), deferred=deferred)
+        derives = self.derived is not None and self.derived.egfr is not None
+        if derives and "egfr" not in self.variables and "egfr" not in deferred:
+            raise ValueError(
+                "derived.egfr: the table has no bands for egfr; add [variables.egfr]"
+                + (" or list egfr in laboratory.provides" if self.laboratory else "")
+            )
         return self
 
     def labels(self) -> dict[str, tuple[str, ...]]:
