@@ -66,7 +66,7 @@ def magnitudes(low: float = 1e-3, high: float = 1e4) -> st.SearchStrategy[float]
 
 # Ranges in canonical units that keep results inside every shipped table's plausibility limits.
 CANONICAL_RANGES = {
-    "b12": (1.0, 5000.0),
+    "b12": (26.0, 5000.0),  # above the lowest total B12 NHANES observed
     "holotc": (1.0, 300.0),
     "mma": (0.01, 150.0),
     "hcy": (0.5, 400.0),
