@@ -28,7 +28,7 @@ def test_the_readme_example() -> None:
         hcy="18.2 umol/L",
         age=72,
         sex="female",
-        table="nice-ng239",
+        table="nice-ng239@1",
     )
     assert r.category is LIKELY
     assert r.rule == "confirmed-deficiency"
@@ -80,8 +80,48 @@ def test_the_readme_example() -> None:
         ({"b12": "<180 ng/L"}, LIKELY, "confirmed-deficiency"),
     ],
 )
+def test_nice_ng239_version_1(kwargs: dict[str, str], category: Category, rule: str | None) -> None:
+    result = b12lab.classify(**kwargs, table="nice-ng239@1")  # type: ignore[arg-type]
+    assert (result.category, result.rule) == (category, rule)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "category", "rule"),
+    [
+        ({"b12": "179 ng/L"}, LIKELY, "confirmed-deficiency"),
+        ({"b12": "180 ng/L"}, POSSIBLE, "indeterminate-mma-not-measured"),
+        ({"b12": "350 ng/L"}, POSSIBLE, "indeterminate-mma-not-measured"),
+        ({"b12": "351 ng/L"}, UNLIKELY, "deficiency-unlikely"),
+        ({"b12": "132 pmol/L"}, LIKELY, "confirmed-deficiency"),
+        ({"b12": "133 pmol/L"}, POSSIBLE, "indeterminate-mma-not-measured"),
+        ({"b12": "259 pmol/L"}, UNLIKELY, "deficiency-unlikely"),
+        ({"holotc": "24 pmol/L"}, LIKELY, "confirmed-deficiency"),
+        ({"holotc": "25 pmol/L"}, POSSIBLE, "indeterminate-mma-not-measured"),
+        ({"holotc": "70 pmol/L"}, POSSIBLE, "indeterminate-mma-not-measured"),
+        ({"holotc": "71 pmol/L"}, UNLIKELY, "deficiency-unlikely"),
+        ({"b12": "250 ng/L", "mma": "0.5 umol/L"}, LIKELY, "indeterminate-mma-raised"),
+        ({"b12": "250 ng/L", "mma": "0.3 umol/L"}, POSSIBLE, "indeterminate-mma-normal"),
+        ({"b12": "500 ng/L", "mma": "0.5 umol/L"}, POSSIBLE, "mma-raised"),
+        ({"b12": "500 ng/L", "hcy": "30 umol/L"}, POSSIBLE, "hcy-raised"),
+        ({"b12": "500 ng/L", "mma": "0.3 umol/L"}, UNLIKELY, "deficiency-unlikely"),
+        ({"mma": "0.3 umol/L"}, UNLIKELY, "mma-normal"),
+        ({"mma": "0.5 umol/L"}, POSSIBLE, "mma-raised"),
+        ({"hcy": "10 umol/L"}, INSUFFICIENT, None),
+        ({}, INSUFFICIENT, None),
+        ({"b12": "<100 ng/L"}, LIKELY, "confirmed-deficiency"),
+        ({"b12": "<200 ng/L"}, POSSIBLE, "censored-uncertain"),
+        ({"b12": "<200 ng/L", "mma": "0.8 umol/L"}, LIKELY, "censored-same-category"),
+        ({"b12": ">300 ng/L"}, POSSIBLE, "censored-uncertain"),
+        ({"b12": ">400 ng/L"}, UNLIKELY, "deficiency-unlikely"),
+        ({"b12": ">1476 pmol/L"}, UNLIKELY, "deficiency-unlikely"),
+        ({"b12": "≤180 ng/L"}, POSSIBLE, "censored-uncertain"),
+        ({"b12": "<180 ng/L"}, LIKELY, "confirmed-deficiency"),
+        ({"b12": "≥180 ng/L", "mma": "0.2 umol/L"}, POSSIBLE, "censored-uncertain"),
+    ],
+)
 def test_nice_ng239(kwargs: dict[str, str], category: Category, rule: str | None) -> None:
     result = b12lab.classify(**kwargs)  # type: ignore[arg-type]
+    assert result.table.key == "nice-ng239@2"
     assert (result.category, result.rule) == (category, rule)
 
 
@@ -94,7 +134,7 @@ def test_nice_twins_compare_each_unit_with_its_published_edge() -> None:
 
 
 def test_censored_marker_says_why_it_is_indeterminate() -> None:
-    result = b12lab.classify(b12="<200 ng/L")
+    result = b12lab.classify(b12="<200 ng/L", table="nice-ng239@1")
     marker = result.markers["b12"]
     assert marker.band is None
     assert marker.indeterminate_because_censored
@@ -107,7 +147,9 @@ def test_functional_deficiency_names_its_markers() -> None:
     result = b12lab.classify(b12="400 pmol/L", mma="0.6 umol/L", hcy="25 umol/L")
     assert result.functional
     (flag,) = [f for f in result.flags if f.id == "functional_deficiency"]
-    assert flag.markers == ("hcy", "mma")
+    assert flag.markers == ("mma",)  # homocysteine counts only where MMA was not measured
+    old = b12lab.classify(b12="400 pmol/L", mma="0.6 umol/L", hcy="25 umol/L", table="nice-ng239@1")
+    assert [f.markers for f in old.flags if f.id == "functional_deficiency"] == [("hcy", "mma")]
     assert not b12lab.classify(b12="400 pmol/L", mma="0.2 umol/L").functional
 
 

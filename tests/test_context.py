@@ -171,8 +171,8 @@ def test_conditions_on_false_and_missing(flagged: tables.Table) -> None:
     assert untreated in _flags(unknown)
 
 
-@pytest.mark.parametrize("spec", tables.available())
-def test_shipped_tables_answer_as_without_the_new_fields(spec: str) -> None:
+@pytest.mark.parametrize("spec", [s for s in tables.available() if s.endswith("@1")])
+def test_first_versions_answer_as_without_the_new_fields(spec: str) -> None:
     given = {"b12": "160 pg/mL", "mma": "0.52 umol/L", "hcy": "20 umol/L", "sex": "F", "age": 70}
     plain = b12lab.classify(**given, table=spec)  # type: ignore[arg-type]
     for yes_no in (True, False):

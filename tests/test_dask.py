@@ -167,7 +167,7 @@ def test_runs_out_of_process(client: object) -> None:
     ddf = dd.from_pandas(pdf, npartitions=4, sort=False)
     got = classify(ddf, table="bsh-2014").compute()
     check_same_as_pandas(got, ddf, pdf, table="bsh-2014")
-    assert set(got["b12lab_table"]) == {"bsh-2014@1"}
+    assert set(got["b12lab_table"]) == {"bsh-2014@2"}
 
 
 def test_own_laboratory_table_out_of_process(client: object) -> None:
@@ -217,7 +217,7 @@ def test_partitions_never_look_a_table_up(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(b12lab._core.policy, "load", refuse)
     got = result.compute(scheduler="sync")
-    assert set(got["b12lab_table"]) == {"nice-ng239@1"}
+    assert set(got["b12lab_table"]) == {"nice-ng239@2"}
 
 
 def test_written_to_parquet_and_read_back(tmp_path: Path) -> None:

@@ -66,10 +66,10 @@ def test_semicolons_and_decimal_commas_are_detected(tmp_path: Path) -> None:
 
 def test_ambiguous_thousands_is_a_row_error_until_the_decimal_mark_is_given(tmp_path: Path) -> None:
     path = tmp_path / "ambiguous.csv"
-    path.write_text("b12;mma\n1,476 pmol/L;0,2 umol/L\n")
+    path.write_text("hcy;mma\n1,476 umol/L;0,2 umol/L\n")
     assert "thousands or a decimal comma" in classify_file(path)["b12lab_error"].iloc[0]
     assert classify_file(path, "--decimal", ".")["b12lab_error"].iloc[0].startswith("line 2:")
-    assert classify_file(path, "--decimal", ",")["b12lab_b12"].iloc[0] == "1.476"
+    assert classify_file(path, "--decimal", ",")["b12lab_hcy"].iloc[0] == "1.476"
 
 
 def test_tab_delimited(tmp_path: Path) -> None:

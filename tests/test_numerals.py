@@ -69,7 +69,7 @@ def test_no_result_words_are_missing_results(word: str) -> None:
     assert marker.value is None
     assert marker.band is None
     assert marker.note == f"no result: {' '.join(word.strip().lower().split())}"
-    assert result.rule == "indeterminate"
+    assert result.rule == "indeterminate-mma-not-measured"
 
 
 @pytest.mark.parametrize("unit", ["0)", "0*", "(", "**", "/", "^2", "pg/mL)"])
@@ -91,7 +91,7 @@ def test_auto_refuses_either_mark_when_the_column_gives_no_evidence(cell: str) -
         (["0,52 umol/L", "1,476 umol/L"], [0.52, 1.476]),
         (["0.52 umol/L", "1.476 umol/L"], [0.52, 1.476]),
         (["0,476 umol/L"], [0.476]),
-        (["1.476,5 pmol/L", "1,476 pmol/L"], [1476.5, 1.476]),
+        (["1.476,5 pmol/L", "1,476 nmol/L"], [1476.5, 1476.0]),
     ],
 )
 def test_auto_reads_a_column_with_the_mark_it_shows(cells: list[str], values: list[float]) -> None:

@@ -116,7 +116,7 @@ def test_a_public_name_loads_what_it_needs() -> None:
         "assert b12lab.measure('160 pg/mL', analyte='b12').unit\n"
         "assert 'pint' in sys.modules\n"
         "from b12lab import classify_frame, tables\n"
-        "assert tables.load('nice-ng239').key == 'nice-ng239@1'\n"
+        "assert tables.load('nice-ng239').key == 'nice-ng239@2'\n"
     )
     assert done.returncode == 0, done.stderr
 

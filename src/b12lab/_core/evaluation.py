@@ -122,6 +122,8 @@ def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context)
     """Band every variable, then apply the table's rules and flags (and the laboratory's flags)."""
     n = context.age.shape[0]
     namespace = _namespace(policy.variables, observed, context, n)
+    for name in policy.absent:  # the laboratory table has no bands for it: no result
+        namespace.codes[name] = np.full(n, engine.MISSING, dtype=np.int16)  # type: ignore[index]
     decision = _decide(policy.table, policy.compiled, namespace, n)
     outcomes = _outcomes(
         policy.table.model.flags, policy.table, namespace, policy.compiled, decision

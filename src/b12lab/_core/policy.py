@@ -44,6 +44,9 @@ class Policy:
     """Markers the table does not read, with the table and bands they are checked against."""
     egfr_equation: Equation | None = None
     """How eGFR is derived from creatinine where a row gives none, or None: not derived."""
+    absent: frozenset[str] = frozenset()
+    """Variables the guideline takes from its laboratory table, which has no bands for them:
+    conditions on them see no result."""
 
     @property
     def rules(self) -> list[Rule]:
@@ -95,12 +98,13 @@ def _build(table: Table, laboratory: Table | None) -> Policy:
                 bands[name], suppliers[name] = lab.model.variables[name], lab
     for name, variable in table.model.variables.items():
         bands[name], suppliers[name] = variable, table
+    absent = frozenset(spec.optional) - set(bands) if spec is not None else frozenset()
     labels = {
         **CONTEXT_LABELS,
         **{name: tuple(b.label for b in v.all_strata()[0].bands) for name, v in bands.items()},
     }
     try:
-        check_references(table.model, labels)
+        check_references(table.model, labels, deferred=set(absent))
     except ValueError as exc:
         lab_note = f" with laboratory table {lab.key}" if lab is not None else ""
         raise TableValidationError(f"{table.key}{lab_note}: {exc}", table=table.key) from exc
@@ -119,7 +123,16 @@ def _build(table: Table, laboratory: Table | None) -> Policy:
 
     equation = _egfr_equation(suppliers.get("egfr"), table, lab)
     return Policy(
-        table, lab, suppliers, variables, bands, compiled, lab_compiled, cross_checks, equation
+        table,
+        lab,
+        suppliers,
+        variables,
+        bands,
+        compiled,
+        lab_compiled,
+        cross_checks,
+        equation,
+        absent,
     )
 
 
@@ -194,7 +207,7 @@ def _compile_table(
         return engine.CompiledCondition(
             tuple(
                 tuple(
-                    (name, tuple(_code(labels[name], w) for w in wanted))
+                    (name, tuple(_code(labels.get(name, ()), w) for w in wanted))
                     for name, wanted in alternative.items()
                 )
                 for alternative in when
@@ -239,8 +252,12 @@ def _flag_markers(
     return tuple(markers)
 
 
+_NEVER = 60
+"""The code of a band the laboratory table does not have: no result ever carries it."""
+
+
 def _code(labels: tuple[str, ...], wanted: str | bool) -> int:
     text = str(wanted).lower()
     if text in engine.SPECIAL_CODES:
         return engine.SPECIAL_CODES[text]
-    return labels.index(text)
+    return labels.index(text) if text in labels else _NEVER

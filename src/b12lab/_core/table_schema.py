@@ -163,6 +163,10 @@ class Laboratory(_Strict):
 
     default: Text
     provides: list[str]
+    optional: list[str] = Field(
+        default_factory=list,
+        description="Provided variables a laboratory table may lack; rules then see no result.",
+    )
     note: Text | None = None
 
 
@@ -285,6 +289,9 @@ class TableModel(_Strict):
         deferred: set[str] = set()
         if self.laboratory is not None:
             deferred = set(self.laboratory.provides)
+            extra = set(self.laboratory.optional) - deferred
+            if extra:
+                raise ValueError(f"laboratory.optional names {sorted(extra)}, not provided")
             overlap = deferred & set(self.variables)
             if overlap:
                 raise ValueError(
