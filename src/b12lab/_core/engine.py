@@ -273,28 +273,39 @@ MAX_COMBINATIONS = 1 << 22
 
 def distinct_combinations(
     codes: Mapping[str, IntArray], names: Sequence[str], n: int
-) -> tuple[dict[str, IntArray], npt.NDArray[np.intp], int] | None:
+) -> tuple[dict[str, IntArray], npt.NDArray[np.intp], int]:
     """The distinct combinations of the named variables' codes, and each row's combination.
 
     Rules and flags depend on the codes alone, so they need evaluating once per combination
-    present (a few hundred) rather than once per row. None when the combinations could be too
-    many to count densely.
+    present (a few hundred) rather than once per row. The codes are packed into one integer
+    key per row; when the key space would grow past MAX_COMBINATIONS, the keys seen so far are
+    renumbered densely, so the packing never overflows however many variables there are.
     """
-    sizes = [int(codes[name].max(initial=0)) + _SHIFT + 1 for name in names]
-    if int(np.prod(sizes, dtype=np.float64)) > MAX_COMBINATIONS:
-        return None
+    lows = [int(codes[name].min()) if n else 0 for name in names]
+    highs = [int(codes[name].max()) if n else 0 for name in names]
+    sizes = [high - low + 1 for low, high in zip(lows, highs, strict=True)]
     key = np.zeros(n, dtype=np.intp)
     stride = 1
-    for name, size in zip(names, sizes, strict=True):
-        key += (codes[name].astype(np.intp) + _SHIFT) * stride
+    renumbered = False
+    for name, low, size in zip(names, lows, sizes, strict=True):
+        if stride * size > MAX_COMBINATIONS:
+            _, key = np.unique(key, return_inverse=True)
+            key = key.reshape(-1).astype(np.intp)
+            stride = int(key.max(initial=0)) + 1
+            renumbered = True
+        key += (codes[name].astype(np.intp) - low) * stride
         stride *= size
+    if renumbered:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        reduced = {name: codes[name][first] for name in names}
+        return reduced, inverse.reshape(-1).astype(np.intp), int(first.shape[0])
     seen = np.flatnonzero(np.bincount(key, minlength=1)) if n else np.zeros(0, dtype=np.intp)
     position = np.zeros(stride, dtype=np.intp)
     position[seen] = np.arange(seen.shape[0])
     reduced = {}
     remainder = seen.copy()
-    for name, size in zip(names, sizes, strict=True):
-        reduced[name] = (remainder % size - _SHIFT).astype(np.int16)
+    for name, low, size in zip(names, lows, sizes, strict=True):
+        reduced[name] = (remainder % size + low).astype(np.int16)
         remainder //= size
     return reduced, position[key], int(seen.shape[0])
 
@@ -328,19 +339,11 @@ def decide_and_flag(
         keyed[f"{name}:low"] = np.where(censored, low, 0).astype(np.int16)
         keyed[f"{name}:high"] = np.where(censored, high, 0).astype(np.int16)
     key_names = names + [f"{name}:{end}" for name in spanned for end in ("low", "high")]
-    combined = distinct_combinations(keyed, key_names, n)
-    if combined is None:
-        reduced: Mapping[str, IntArray] = keyed
-        row_to_combination: npt.NDArray[np.intp] | None = None
-        size = n
-    else:
-        reduced, row_to_combination, size = combined
+    reduced, row_to_combination, size = distinct_combinations(keyed, key_names, n)
     if spanned:
         decision = _enumerated(table, reduced, size, spanned, uncertain_rank)
     else:
         decision = _decision(table, reduced, size)
-    if row_to_combination is None:
-        return decision
     return Decision(
         decision.rule[row_to_combination],
         decision.rank[row_to_combination],
