@@ -273,6 +273,9 @@ def _cited(policy: Policy) -> dict[str, npt.NDArray[np.bool_]]:
     return cited
 
 
+IntArray = npt.NDArray[np.int16]
+
+
 def _relation(policy: Policy, analyte: str, stratum: int, code: int, basis: int) -> str:
     """A band's extent in the unit the result was compared in: "below 133 pmol/L"."""
     variable = policy.bands[analyte]
@@ -292,47 +295,71 @@ def _relation(policy: Policy, analyte: str, stratum: int, code: int, basis: int)
     return f"{edge(band.lower)} to {edge(band.upper)} {shown}"
 
 
-def _statement(
-    outcome: Outcome,
-    analyte: str,
-    cell: int,
-    code: int,
-    stratum: int,
-    low: int,
-    high: int,
-    derived: bool = False,
+def _band_words(
+    policy: Policy, analyte: str, code: int, stratum: int, basis: int, low: int, high: int
 ) -> str:
-    """One analyte's result in words, against the band it fell in."""
-    policy = outcome.policy
-    title = ANALYTES[analyte].title
-    given = _given(outcome.parsed[analyte], cell) if cell >= 0 else None
-    if given is None:
-        return f"{title} not measured"
-    if derived:
-        title = f"{title} derived from creatinine"
+    """What a result's band is, after the result itself: " is in the deficient band (...)"."""
     variable = policy.variables[analyte]
-    basis = comparison_basis(given.unit, variable.units)
     if code == engine.UNBANDED:
-        return f"{title} {given}: no band of {policy.suppliers[analyte].key} applies"
+        return f": no band of {policy.suppliers[analyte].key} applies"
     if code == engine.CENSORED:
         labels = variable.labels[low : high + 1]
         bands = f"{', '.join(labels[:-1])} or {labels[-1]}"
-        return f"{title} {given} may lie in the {bands} band of {policy.suppliers[analyte].key}"
-    compared = ""
-    if display_unit(given.unit) != display_unit(variable.units[basis]):
-        factor = conversion_factor(analyte, given.unit, variable.units[basis])
-        compared = f" (= {given.value * factor:.4g} {display_unit(variable.units[basis])})"
+        return f" may lie in the {bands} band of {policy.suppliers[analyte].key}"
     text = (
-        f"{title} {given}{compared} is in the {variable.labels[code]} band "
+        f" is in the {variable.labels[code]} band "
         f"({_relation(policy, analyte, stratum, code, basis)})"
     )
     name = policy.bands[analyte].all_strata()[stratum].name
     return f"{text}, interval for {name}" if name else text
 
 
+def _given_texts(outcome: Outcome, analyte: str) -> tuple[npt.NDArray[np.object_], IntArray]:
+    """Per distinct cell: the result as reported (with its value in the unit it was compared
+    in, when that differs), and the index of that unit; formatted as arrays, not cell by cell."""
+    column = outcome.parsed[analyte]
+    observed = column.observed
+    variable = outcome.policy.variables[analyte]
+    interval = observed.interval
+    size = len(interval)
+    texts = np.full(size, "", dtype=object)
+    bases = np.zeros(size, dtype=np.int16)
+    present = interval.present
+    if not present.any():
+        return texts, bases
+    signs = np.asarray(column.signs[:size], dtype=object)
+    below = (signs == Censoring.BELOW.value) | (signs == Censoring.AT_OR_BELOW.value)
+    value = np.where(below, interval.hi, interval.lo)
+    for code, unit in enumerate(observed.units):
+        cells = present & (observed.unit_codes == code)
+        if not cells.any():
+            continue
+        basis = comparison_basis(unit, variable.units)
+        bases[cells] = basis
+        shown = display_unit(unit)
+        text = signs[cells] + _formatted("%g", value[cells]) + f" {shown}"
+        compared_unit = display_unit(variable.units[basis])
+        if compared_unit != shown:
+            factor = conversion_factor(analyte, unit, variable.units[basis])
+            converted = _formatted("%.4g", value[cells] * factor)
+            text = text + " (= " + converted + f" {compared_unit})"
+        texts[cells] = text
+    return texts, bases
+
+
+def _formatted(template: str, values: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
+    formatted: npt.NDArray[np.object_] = np.char.mod(template, values).astype(object)
+    return formatted
+
+
 def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
     """Per row, the results its deciding rule rests on, in words ("" for none); None for tables
-    before schema 2, whose reasons quote no results."""
+    before schema 2, whose reasons quote no results.
+
+    Every result read is quoted (earlier rules not matching is part of every reason); a missing
+    one only where the deciding rule names it. The words are built from small per-cell and
+    per-band pieces joined as arrays, so a file of a million distinct values stays fast.
+    """
     policy, evaluation = outcome.policy, outcome.evaluation
     if _schema(policy) < 2:
         return None
@@ -340,55 +367,58 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
     deciding = evaluation.matched.astype(np.intp) + _RULE_SHIFT
     joined = np.full(outcome.n, "", dtype=object)
     for analyte, rules in cited.items():
-        quoted = rules[deciding]
-        codes = _band_codes(outcome, analyte)
+        title = ANALYTES[analyte].title
         if analyte in outcome.parsed:
-            cells = outcome.parsed[analyte].rows.astype(np.int64)
-            present = outcome.parsed[analyte].observed.present
-            cells = np.where(present, cells, -1)
+            column = outcome.parsed[analyte]
+            present = column.observed.present
+            given, bases = _given_texts(outcome, analyte)
+            cells = column.rows
         else:
-            cells = np.full(outcome.n, -1, dtype=np.int64)
-        spans = evaluation.namespace.spans.get(analyte)
-        # Every result read is quoted (earlier rules not matching is part of every reason);
-        # a missing one only where the deciding rule names it.
-        quoted = (cells >= 0) | quoted
-        if not quoted.any():
+            present = np.zeros(outcome.n, dtype=np.bool_)
+            given, bases = np.array([""], dtype=object), np.zeros(1, dtype=np.int16)
+            cells = np.zeros(outcome.n, dtype=np.intp)
+        missing = ~present & rules[deciding]
+        if not (present.any() or missing.any()):
             continue
-        strata = evaluation.namespace.strata[analyte].astype(np.int64)
+        codes = _band_codes(outcome, analyte).astype(np.int64)
+        spans = evaluation.namespace.spans.get(analyte)
         low, high = spans if spans is not None else (codes, codes)
+        strata = evaluation.namespace.strata[analyte].astype(np.int64)
         derived = np.zeros(outcome.n, dtype=np.int64)
         if analyte == "egfr" and outcome.derivation is not None:
             derived = outcome.derivation.derived.astype(np.int64)
-        key = np.stack(
-            [
-                cells + 1,
-                codes.astype(np.int64) + 3,
-                strata + 1,
-                low.astype(np.int64) + 1,
-                high.astype(np.int64) + 1,
-                derived,
-            ]
+        basis = bases[cells].astype(np.int64)
+        parts = np.stack(
+            [codes + 3, strata + 1, basis, low.astype(np.int64) + 1, high.astype(np.int64) + 1]
         )
-        distinct, inverse = np.unique(key[:, quoted], axis=1, return_inverse=True)
-        texts = np.array(
+        keys = np.zeros(outcome.n, dtype=np.int64)
+        for row in parts:  # each part is small: pack them into one key
+            keys = keys * (int(row.max(initial=0)) + 1) + row
+        _, inverse = np.unique(keys[present], return_inverse=True)
+        first = np.flatnonzero(present)[
+            np.unique(np.asarray(inverse).reshape(-1), return_index=True)[1]
+        ]
+        tails = np.array(
             [
-                _statement(
-                    outcome,
+                _band_words(
+                    policy,
                     analyte,
-                    int(c) - 1,
-                    int(b) - 3,
-                    int(t) - 1,
-                    int(lo) - 1,
-                    int(hi) - 1,
-                    bool(d),
+                    int(codes[r]),
+                    int(strata[r]),
+                    int(basis[r]),
+                    int(low[r]),
+                    int(high[r]),
                 )
-                for c, b, t, lo, hi, d in distinct.T
-            ]
-            + [""],
+                for r in first
+            ],
             dtype=object,
         )
         statement = np.full(outcome.n, "", dtype=object)
-        statement[quoted] = texts[np.asarray(inverse).reshape(-1)]
+        statement[missing] = f"{title} not measured"
+        names = np.where(derived[present] == 1, f"{title} derived from creatinine ", f"{title} ")
+        statement[present] = (
+            names.astype(object) + given[cells[present]] + tails[np.asarray(inverse).reshape(-1)]
+        )
         joined = np.where(
             joined == "", statement, np.where(statement == "", joined, joined + "; " + statement)
         )
@@ -681,7 +711,9 @@ def _bands(
     return labelled(index, labels), labelled(index, interpretations)
 
 
-def _reason_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
+def _reason_column(
+    outcome: Outcome, ok: npt.NDArray[np.bool_]
+) -> pd.Categorical | npt.NDArray[np.object_]:
     parts = _why_parts(outcome)
     keys = np.where(ok, _why_keys(parts) + 1, 0)  # 0: a row with an error
 
@@ -700,8 +732,7 @@ def _reason_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorica
     texts = np.asarray(reasons, dtype=object)
     before, after = _reason_text([_evidence_reason(outcome.policy, "\0")]).split("\0")
     texts[quoted] = texts[quoted] + (REASON_SEPARATOR + before) + evidence[quoted] + after
-    codes, categories = pd.factorize(texts)
-    return from_codes(codes, [str(c) for c in categories])
+    return texts  # quoting each row's values makes most texts distinct: no categories
 
 
 def _flag_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
