@@ -4,6 +4,7 @@ against the exact values themselves, one inside each band the interval touches."
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ def _inside_each_band(edges: list[float], low: float, high: float) -> list[float
     """One value strictly inside each band that (low, high) reaches, away from the edges."""
     bounds = [0.0, *edges, float("inf")]
     points = []
-    for below, above in zip(bounds, bounds[1:], strict=False):
+    for below, above in itertools.pairwise(bounds):
         start, end = max(below, low, LOWEST), min(above, high)
         if start < end:
             points.append((start + end) / 2 if end != float("inf") else start * 1.5 + 1)
