@@ -347,6 +347,11 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("tables", help="list shipped tables, or show one")
     listing.add_argument("table", nargs="?", help="table id or id@version to show")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print the table's full content, key and sha256 as JSON (needs a table id)",
+    )
     listing.set_defaults(run=_tables)
 
     convert = commands.add_parser("convert", help="convert a result to another unit")
@@ -699,19 +704,20 @@ def _summary(progress: Progress) -> None:
 
 def _tables(args: argparse.Namespace) -> int:
     from b12lab import tables
+    from b12lab._io.table_text import table_json, table_text
 
     if args.table is None:
+        if args.json:
+            print(
+                "b12lab: error: --json needs a table id (b12lab tables lists them)", file=sys.stderr
+            )
+            return EXIT_FAILED
         for spec in tables.available():
             table = tables.load(spec)
             print(f"{spec}\t{table.model.status}\t{table.model.title}")
         return EXIT_OK
     table = tables.load(args.table)
-    model = table.model
-    print(f"{table.key} ({model.status}) sha256 {table.sha256}")
-    print(f"{model.title}\n{model.citation.document} ({model.citation.year})")
-    for name, variable in model.variables.items():
-        for band in variable.all_strata()[0].bands:
-            print(f"  {name:8} {band.label:16} {band.interpretation.value:4} {band.wording or ''}")
+    sys.stdout.write(table_json(table) if args.json else table_text(table))
     return EXIT_OK
 
 
