@@ -116,7 +116,10 @@ def test_every_band_flag_and_line_fits(capsys: pytest.CaptureFixture[str], spec:
         line.split()[0] for line in bands if line.startswith("      ") and line[6] != " "
     ]
     assert shown_labels == [
-        band.label for variable in model.variables.values() for band in variable.bands or []
+        band.label
+        for variable in model.variables.values()
+        for stratum in variable.all_strata()
+        for band in stratum.bands
     ]
     flags = [line[2:] for line in _section(text, "Flags") if re.fullmatch(r"  \S+", line)]
     assert flags == [flag.id for flag in model.flags]
@@ -125,7 +128,7 @@ def test_every_band_flag_and_line_fits(capsys: pytest.CaptureFixture[str], spec:
 def test_nice_ng239_rules_flags_and_laboratory_read_as_words(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    text = _shown(capsys, "nice-ng239")
+    text = _shown(capsys, "nice-ng239@1")
     rules = "\n".join(_section(text, "Rules"))
     assert (
         "  2. indeterminate-mma-raised\n"
@@ -157,8 +160,20 @@ def test_nice_ng239_rules_flags_and_laboratory_read_as_words(
     assert "      indeterminate   IND  >= 180 and <= 350 ng/L (>= 133 and <= 258 pmol/L)" in bands
 
 
-def test_a_laboratory_table_has_no_laboratory_section(capsys: pytest.CaptureFixture[str]) -> None:
+def test_second_versions_say_how_they_are_read(capsys: pytest.CaptureFixture[str]) -> None:
     text = _shown(capsys, "generic-us-lab")
+    reading = "\n".join(_section(text, "Reading"))
+    assert "read in every band it may lie in" in reading
+    assert "holotc is not read by this table" in reading
+    assert "numerator 142; kappa 0.7 female, 0.9 male; alpha -0.241 female" in reading
+    assert "    stratum 1 of 2: age >= 65 (age 65 and over)" in text
+    assert "Caveats" in text
+    nice = _shown(capsys, "nice-ng239")
+    assert "folate, egfr: optional" in nice
+
+
+def test_a_laboratory_table_has_no_laboratory_section(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _shown(capsys, "generic-us-lab@1")
     assert "Laboratory ranges" not in text
     assert "    plausible:  <= 25279.45 pmol/L; a value outside is a data error" in text
     assert "      normal          N    <= 0.40 nmol/mL" in text
@@ -230,8 +245,11 @@ def test_json_round_trips_to_the_same_table(capsys: pytest.CaptureFixture[str], 
     assert [rule["id"] for rule in document["table"]["rules"]] == [r.id for r in table.model.rules]
     for name, variable in table.model.variables.items():
         shown = document["table"]["variables"][name]
-        assert [band["label"] for band in shown["bands"]] == [b.label for b in variable.bands or []]
-        assert [band["upper"] for band in shown["bands"]] == [b.upper for b in variable.bands or []]
+        strata = shown["strata"] or [{"bands": shown["bands"]}]
+        bands = [band for stratum in strata for band in stratum["bands"]]
+        expected = [band for stratum in variable.all_strata() for band in stratum.bands]
+        assert [band["label"] for band in bands] == [b.label for b in expected]
+        assert [band["upper"] for band in bands] == [b.upper for b in expected]
 
 
 def test_an_unknown_table_exits_2_naming_the_shipped_ones(

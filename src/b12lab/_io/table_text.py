@@ -47,6 +47,12 @@ def table_text(table: Table) -> str:
         sections.append(_flags(model.flags))
     if model.laboratory is not None:
         sections.append(_laboratory(model.laboratory))
+    if model.cross_check or model.derived is not None or model.schema_version >= 2:
+        sections.append(_engine_notes(table))
+    if model.caveats:
+        sections.append(
+            ["Caveats", *(line for c in model.caveats for line in _wrapped(c, "  - ", "    "))]
+        )
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
 
@@ -133,7 +139,8 @@ def _variable(name: str, variable: VariableBands) -> list[str]:
     strata = variable.all_strata()
     for number, stratum in enumerate(strata, start=1):
         if variable.strata is not None:
-            lines.append(f"    stratum {number} of {len(strata)}: {_stratum(stratum)}")
+            named = f" ({stratum.name})" if stratum.name else ""
+            lines.append(f"    stratum {number} of {len(strata)}: {_stratum(stratum)}{named}")
         for band in stratum.bands:
             lines += _band(band, variable.units)
     return lines
@@ -218,7 +225,53 @@ def _laboratory(laboratory: Laboratory) -> list[str]:
     lines += _wrapped(
         f"{', '.join(laboratory.provides)}: from {laboratory.default} by default", "  ", "    "
     )
+    if laboratory.optional:
+        lines += _wrapped(
+            f"{', '.join(laboratory.optional)}: optional; a laboratory table without them is "
+            "accepted and rules see no result",
+            "  ",
+            "    ",
+        )
     lines += _field("note", laboratory.note, "  ")
+    return lines
+
+
+def _engine_notes(table: Table) -> list[str]:
+    """How the core reads this table beyond its bands and rules."""
+    model = table.model
+    lines = ["Reading"]
+    if model.schema_version >= 2:
+        lines += _wrapped(
+            "a censored result (such as <200 ng/L) is read in every band it may lie in: one "
+            "category if all agree, else deficiency_possible; reasons quote the row's results",
+            "  - ",
+            "    ",
+        )
+    for analyte, spec in model.cross_check.items():
+        lines += _wrapped(
+            f"{analyte} is not read by this table; it is flagged marker_not_interpreted, and a "
+            f"result {spec} reads as outside its normal band makes the category at least "
+            "deficiency_possible",
+            "  - ",
+            "    ",
+        )
+    if model.derived is not None and model.derived.egfr is not None:
+        egfr = model.derived.egfr
+        lines += _wrapped(
+            f"egfr is derived from creatinine where not given: {egfr.equation}, constants for "
+            f"creatinine in {egfr.creatinine_unit}, age {_number(egfr.min_age)} and over",
+            "  - ",
+            "    ",
+        )
+        constants = (
+            f"numerator {_number(egfr.numerator)}; kappa {_number(egfr.kappa.female)} female, "
+            f"{_number(egfr.kappa.male)} male; alpha {_number(egfr.alpha.female)} female, "
+            f"{_number(egfr.alpha.male)} male; exponent above kappa "
+            f"{_number(egfr.exponent_above_kappa)}; age base {_number(egfr.age_base)}; "
+            f"female factor {_number(egfr.female_factor)}"
+        )
+        lines += _field("constants", constants, "    ")
+        lines += _field("source", egfr.source, "    ")
     return lines
 
 
