@@ -314,12 +314,14 @@ def _band_words(
     return f"{text}, interval for {name}" if name else text
 
 
-def _given_texts(outcome: Outcome, analyte: str) -> tuple[npt.NDArray[np.object_], IntArray]:
+def _given_texts(
+    outcome: Outcome, analyte: str, variable: engine.CompiledVariable | None = None
+) -> tuple[npt.NDArray[np.object_], IntArray]:
     """Per distinct cell: the result as reported (with its value in the unit it was compared
     in, when that differs), and the index of that unit; formatted as arrays, not cell by cell."""
     column = outcome.parsed[analyte]
     observed = column.observed
-    variable = outcome.policy.variables[analyte]
+    variable = variable or outcome.policy.variables[analyte]
     interval = observed.interval
     size = len(interval)
     texts = np.full(size, "", dtype=object)
@@ -422,7 +424,56 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
         joined = np.where(
             joined == "", statement, np.where(statement == "", joined, joined + "; " + statement)
         )
+    for statement in _cross_statements(outcome):
+        joined = np.where(
+            joined == "", statement, np.where(statement == "", joined, joined + "; " + statement)
+        )
     return joined
+
+
+def _cross_statements(outcome: Outcome) -> list[npt.NDArray[np.object_]]:
+    """Markers the table does not read, quoted with the band of the table they are checked
+    against, so the row's reasons show the result that raised (or did not raise) its category."""
+    policy = outcome.policy
+    found = []
+    for analyte, (reference, variable) in policy.cross_checks.items():
+        if analyte not in outcome.parsed:
+            continue
+        column = outcome.parsed[analyte]
+        present = column.observed.present
+        if not present.any():
+            continue
+        given, _ = _given_texts(outcome, analyte, variable)
+        codes, low, high = outcome.evaluation.cross_codes[analyte]
+        labels = [*variable.labels, "", "", ""]
+        head = f"{ANALYTES[analyte].title} "
+        tail_of = np.array(
+            [
+                f" is not read by {policy.table.key}; {reference.key} reads it in its {label} band"
+                for label in variable.labels
+            ]
+            + [""] * 3,
+            dtype=object,
+        )
+        index = np.where(codes >= 0, codes, len(variable.labels) - codes - 1)
+        statement = np.full(outcome.n, "", dtype=object)
+        statement[present] = head + given[column.rows[present]] + tail_of[index[present]]
+        spans = present & (codes == engine.CENSORED)
+        if spans.any():
+            size = len(variable.labels)
+            words = np.array(
+                [
+                    f" is not read by {policy.table.key}; in {reference.key} it may lie in the "
+                    f"{labels[lo]} to {labels[hi]} bands"
+                    for lo in range(size)
+                    for hi in range(size)
+                ],
+                dtype=object,
+            )
+            pair = low[spans].astype(np.intp) * size + high[spans]
+            statement[spans] = head + given[column.rows[spans]] + words[pair]
+        found.append(statement)
+    return found
 
 
 def _evidence_reason(policy: Policy, text: str) -> Reason:

@@ -7,7 +7,7 @@ observed arrays.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -92,6 +92,8 @@ class Evaluation:
     """The table's own rule per row, before a cross-checked marker raised the category."""
     cross: tuple[tuple[str, BoolArray], ...] = ()
     """Per cross-checked analyte: where it is outside the normal band of its reference table."""
+    cross_codes: Mapping[str, tuple[IntArray, IntArray, IntArray]] = field(default_factory=dict)
+    """Per cross-checked analyte: its band codes in the reference table, lowest and highest."""
 
 
 def implausible(policy: Policy, observed: Observed) -> BoolArray:
@@ -143,13 +145,14 @@ def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context)
     if policy.table.model.schema_version >= 2:
         outcomes.append(_not_interpreted(policy, observed, namespace, n))
     rule, rank = decision.rule, decision.rank
-    cross = cross_checked(policy, observed, context, n)
+    cross_codes = _cross_codes(policy, observed, context, n)
+    cross = cross_checked(policy, cross_codes)
     if cross:
         raised = np.logical_or.reduce([mask for _, mask in cross]) & (rank < _POSSIBLE)
         rule = np.where(raised, engine.CROSS_CHECKED, rule).astype(np.int16)
         rank = np.where(raised, _POSSIBLE, rank).astype(np.int16)
     return Evaluation(
-        namespace, rule, rank, tuple(outcomes), decision.possible, decision.rule, cross
+        namespace, rule, rank, tuple(outcomes), decision.possible, decision.rule, cross, cross_codes
     )
 
 
@@ -190,17 +193,26 @@ def _not_interpreted(
     return FlagOutcome(NOT_INTERPRETED, policy.table, namespace, applies, markers)
 
 
-def cross_checked(
+def _cross_codes(
     policy: Policy, observed: Mapping[str, Observed], context: Context, n: int
+) -> dict[str, tuple[IntArray, IntArray, IntArray]]:
+    """Band codes of each marker the table does not read, in the table it is checked against."""
+    found = {}
+    for analyte, (_, variable) in policy.cross_checks.items():
+        if analyte in observed:
+            stratum = engine.stratum_index(variable, context)
+            found[analyte] = _variable_codes(variable, observed[analyte], stratum, n)
+    return found
+
+
+def cross_checked(
+    policy: Policy, cross_codes: Mapping[str, tuple[IntArray, IntArray, IntArray]]
 ) -> tuple[tuple[str, BoolArray], ...]:
     """Per marker the table does not read: rows where the table it is checked against reads it
     as outside its normal band (or, for a censored result, as possibly outside it)."""
     found = []
-    for analyte, (_, variable) in policy.cross_checks.items():
-        if analyte not in observed:
-            continue
-        stratum = engine.stratum_index(variable, context)
-        codes, low, high = _variable_codes(variable, observed[analyte], stratum, n)
+    for analyte, (codes, low, high) in cross_codes.items():
+        variable = policy.cross_checks[analyte][1]
         normal = np.array([i == "N" for i in variable.interpretations] + [True], dtype=np.bool_)
         size = len(variable.interpretations)
         banded = codes >= 0

@@ -345,7 +345,10 @@ def check_references(
                         f"{kind} {item.id!r} uses variable {variable!r}, which has no bands; "
                         f"known: {', '.join(sorted(labels))}"
                     )
-                known = set(labels[variable]) | set(SPECIAL_LABELS)
+                specials = set(SPECIAL_LABELS) - (
+                    {"censored"} if table.schema_version >= 2 else set()
+                )
+                known = set(labels[variable]) | specials
                 unknown = [w for w in wanted if str(w).lower() not in known]
                 if unknown or not wanted:
                     raise ValueError(
