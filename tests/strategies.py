@@ -420,7 +420,24 @@ CONTEXT_CELLS: dict[str, tuple[object, ...]] = {
     "pregnant": (None, True, False, "yes", "no", "maybe", 1, 0),
     "nitrous_oxide": (None, True, False, "Y", "no", "unknown", "maybe", 1, 0),
     "b12_replacement": (None, True, False, "yes", " N ", "?", "pregnant", 1, 0),
+    "medicines": (
+        None,
+        "Metformin",
+        "PPI; omeprazole",
+        " h2  blocker |aspirin\ncolchicine ",
+        ["topiramate", "ppis, metformin"],
+        ("aspirin",),
+        frozenset({"colchicine", "ppi"}),
+        [],
+        "none",
+        "unknown",
+        " ; ",
+        5,
+        ["metformin", 3],
+    ),
 }
+"""Context cells ``rows`` draws from: good spellings, unknown words, bad values, and for
+medicines names on a risk list, aliases, names not listed, lists, sets and wrong types."""
 
 
 @st.composite

@@ -93,6 +93,7 @@ def _band(case: EdgeCase, value: float, unit: str) -> str:
         ),
         nitrous_oxide=np.array([-1], dtype=np.int16),
         b12_replacement=np.array([-1], dtype=np.int16),
+        risk_medicine=np.array([-1], dtype=np.int16),
         age=np.array([age]),
     )
     if case.variable == "age":

@@ -332,5 +332,6 @@ def test_a_table_condition_on_the_fields_needs_their_labels(tmp_path: Path) -> N
 
 def test_every_context_field_is_read_recognised_and_carried() -> None:
     assert list(CONTEXT_FIELDS) == list(CONTEXT_COLUMNS) == list(Inputs(n=0, results={}).context)
-    assert set(CONTEXT_LABELS) == set(CONTEXT_FIELDS) - {"age"}
+    # medicines are read into names; conditions see whether one is a risk medicine
+    assert set(CONTEXT_LABELS) == set(CONTEXT_FIELDS) - {"age", "medicines"} | {"risk_medicine"}
     assert CONTEXT_LABELS["nitrous_oxide"] == CONTEXT_LABELS["b12_replacement"] == ("true", "false")

@@ -183,6 +183,7 @@ def test_many_patients_at_once_equal_one_at_a_time(spec: str, people: list[dict[
         b12_replacement=np.array(
             [{True: 0, False: 1, None: -1}[p["b12_replacement"]] for p in people], dtype=np.int16
         ),
+        risk_medicine=np.full(len(people), -1, dtype=np.int16),
         age=ages,
     )
     evaluation = evaluate(policy, observed, context)

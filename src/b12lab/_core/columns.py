@@ -37,6 +37,7 @@ CONTEXT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "pregnant": ("pregnant", "pregnancy"),
     "nitrous_oxide": ("nitrous_oxide", "n2o", "nitrous oxide"),
     "b12_replacement": ("b12_replacement", "b12 replacement", "b12_treatment"),
+    "medicines": ("medicines", "medications", "drugs", "current medicines"),
 }
 """Context names and the (lower-case) headers that stand for them."""
 

@@ -1,15 +1,20 @@
 """Patient context as every entry point reads it: age, sex, pregnancy, recreational nitrous
-oxide use and B12 replacement started before the sample.
+oxide use, B12 replacement started before the sample, and the medicines the patient takes.
 
 One reader per field, used cell by cell by ``classify`` and per distinct cell by the batch path,
 so ``"F"``, ``"72"`` or ``"yes"`` mean the same everywhere. The yes/no fields share one reader.
 A value that says the field is not known (``"U"``, ``"unknown"``) is read as not given, with a
 note; a value that cannot be read is an error; context that contradicts itself (pregnant and
 male) is a ``conflicting_context`` error.
+
+Medicines are read into names (:mod:`b12lab._core.medicines`) and become the code
+``risk_medicine``: whether a name is on the risk list of the table that decides, with notes
+naming the medicines on it and those not.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +27,7 @@ import pandas as pd
 
 from b12lab._core.cells import distinct_cells
 from b12lab._core.engine import MISSING, Context
+from b12lab._core.medicines import Names, RiskList, medicine_names
 from b12lab._core.table_schema import CONTEXT_LABELS, YES_NO_LABELS
 from b12lab.errors import B12LabError, ConflictingContextError, InvalidValueError
 
@@ -34,6 +40,7 @@ __all__ = [
     "read_age",
     "read_b12_replacement",
     "read_context",
+    "read_medicines",
     "read_nitrous_oxide",
     "read_pregnant",
     "read_sex",
@@ -59,7 +66,7 @@ UNKNOWN_WORDS = frozenset(
 )
 """Words that say a field is not known: read as not given, with a note."""
 
-T = TypeVar("T", int, float)
+T = TypeVar("T", int, float, Names | None)
 Cells = pd.Series | Sequence[object]
 
 
@@ -98,6 +105,19 @@ def read_nitrous_oxide(cell: object) -> Read[int]:
 def read_b12_replacement(cell: object) -> Read[int]:
     """B12 replacement (injections or tablets) started before the sample was taken: yes or no."""
     return _read_yes_no(cell, "b12_replacement", YES_NO_CODES, "B12 replacement")
+
+
+def read_medicines(cell: object) -> Read[Names | None]:
+    """Medicines taken: names in one text (``"metformin; omeprazole"``) or a list of texts.
+
+    The value is the distinct names (``()`` for "none"), or None when none are given.
+    """
+    if not isinstance(cell, list | tuple | set | frozenset) and _text(cell) is None:
+        return Read(None)
+    names = medicine_names(cell)
+    if names and all(name in UNKNOWN_WORDS for name in names):
+        return Read(None, f"medicines {_shown(cell)} read as not given")
+    return Read(names)
 
 
 def _read_yes_no(cell: object, name: str, codes: Mapping[str, int], noun: str) -> Read[int]:
@@ -163,16 +183,34 @@ def _shown(cell: object) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-Reader = Callable[[object], Read[int]] | Callable[[object], Read[float]]
+CodedReader = Callable[[object], Read[int]] | Callable[[object], Read[float]]
+Reader = CodedReader | Callable[[object], Read[Names | None]]
 
-CONTEXT_FIELDS: Mapping[str, Reader] = {
+_CODED_FIELDS: Mapping[str, CodedReader] = {
     "age": read_age,
     "sex": read_sex,
     "pregnant": read_pregnant,
     "nitrous_oxide": read_nitrous_oxide,
     "b12_replacement": read_b12_replacement,
 }
+CONTEXT_FIELDS: Mapping[str, Reader] = {**_CODED_FIELDS, "medicines": read_medicines}
 """Every context field and its reader, in the order a row's first error is chosen."""
+
+Scorer = Callable[[object], tuple[float, str]]
+"""A cell's code (or age) and its note."""
+
+
+def _coded(reader: CodedReader, cell: object) -> tuple[float, str]:
+    read = reader(cell)
+    return float(read.value), read.note
+
+
+def _risk_code(risk: RiskList, cell: object) -> tuple[float, str]:
+    """``risk_medicine`` for a medicines cell, with the notes of reading and of judging it."""
+    read = read_medicines(cell)
+    listed, note = risk.judge(read.value)
+    code = MISSING if listed is None else _TRUE if listed else _FALSE
+    return float(code), "; ".join(text for text in (read.note, note) if text)
 
 
 @dataclass(frozen=True)
@@ -192,22 +230,27 @@ class ContextColumns:
         return "" if self.notes is None else str(self.notes[row])
 
 
-def read_context(columns: Mapping[str, Cells | None], n: int) -> ContextColumns:
+def read_context(columns: Mapping[str, Cells | None], n: int, *, risk: RiskList) -> ContextColumns:
     """Read the context columns (absent or None: not given), each distinct cell once.
 
-    A row's first error is that of the first field in :data:`CONTEXT_FIELDS` order, then a
-    conflict between fields.
+    Medicines are judged against ``risk``, the list of the table that decides. A row's first
+    error is that of the first field in :data:`CONTEXT_FIELDS` order, then a conflict between
+    fields.
     """
     errors: list[B12LabError | None] = [None]
     codes = np.zeros(n, dtype=np.intp)
     notes: npt.NDArray[np.object_] | None = None
     read: dict[str, npt.NDArray[np.float64]] = {}
-    for name, reader in CONTEXT_FIELDS.items():
+    scorers: dict[str, Scorer] = {
+        name: functools.partial(_coded, reader) for name, reader in _CODED_FIELDS.items()
+    }
+    scorers["medicines"] = functools.partial(_risk_code, risk)
+    for name, scorer in scorers.items():
         values = columns.get(name)
         if values is None:
-            read[name] = np.full(n, float(reader(None).value), dtype=np.float64)
+            read[name] = np.full(n, scorer(None)[0], dtype=np.float64)
             continue
-        distinct = _read_distinct(values, reader, errors)
+        distinct = _read_distinct(values, scorer, errors)
         codes = np.where(codes == 0, distinct.error_codes, codes)
         notes = _joined(notes, distinct.notes)
         read[name] = distinct.values
@@ -225,6 +268,7 @@ def read_context(columns: Mapping[str, Cells | None], n: int) -> ContextColumns:
         pregnant=read["pregnant"].astype(np.int16),
         nitrous_oxide=read["nitrous_oxide"].astype(np.int16),
         b12_replacement=read["b12_replacement"].astype(np.int16),
+        risk_medicine=read["medicines"].astype(np.int16),
         age=read["age"],
     )
     return ContextColumns(context, codes, errors, notes)
@@ -239,22 +283,19 @@ class _Distinct:
 
 def _read_distinct(
     values: Cells,
-    reader: Reader,
+    scorer: Scorer,
     errors: list[B12LabError | None],
 ) -> _Distinct:
     keys, cells = distinct_cells(values)
-    empty = reader(None)
-    read_values = np.full(len(cells) + 1, float(empty.value), dtype=np.float64)
+    read_values = np.full(len(cells) + 1, scorer(None)[0], dtype=np.float64)
     codes = np.zeros(len(cells) + 1, dtype=np.intp)
     notes = np.full(len(cells) + 1, "", dtype=object)
     for position, cell in enumerate(cells):
         try:
-            read = reader(cell)
+            read_values[position], notes[position] = scorer(cell)
         except B12LabError as exc:
             errors.append(exc)
             codes[position] = len(errors) - 1
-            continue
-        read_values[position], notes[position] = read.value, read.note
     rows = np.where(keys < 0, len(cells), keys)
     spread = notes[rows] if any(notes) else None  # notes are rare: skip the gather without them
     return _Distinct(read_values[rows], codes[rows], spread)

@@ -71,13 +71,14 @@ class Interval:
 
 @dataclass(frozen=True)
 class Context:
-    """Per-patient context. Codes: sex 0 female, 1 male; pregnant, nitrous_oxide and
-    b12_replacement 0 true, 1 false; -1 unknown. Age in years, NaN unknown."""
+    """Per-patient context. Codes: sex 0 female, 1 male; pregnant, nitrous_oxide,
+    b12_replacement and risk_medicine 0 true, 1 false; -1 unknown. Age in years, NaN unknown."""
 
     sex: IntArray
     pregnant: IntArray
     nitrous_oxide: IntArray
     b12_replacement: IntArray
+    risk_medicine: IntArray
     age: FloatArray
 
 

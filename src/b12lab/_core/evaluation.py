@@ -268,6 +268,7 @@ def _context_codes(context: Context) -> dict[str, IntArray]:
         "pregnant": context.pregnant,
         "nitrous_oxide": context.nitrous_oxide,
         "b12_replacement": context.b12_replacement,
+        "risk_medicine": context.risk_medicine,
     }
 
 

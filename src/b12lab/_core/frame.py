@@ -40,14 +40,14 @@ def classify_frame(
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
 
     ``columns`` maps analyte or context names (``b12``, ``mma``, ``age``, ``nitrous_oxide``,
-    ...) to column names; unmapped ones are recognised from common names (``gender``, ``n2o``,
-    ``b12_treatment``), or from headers such as ``b12 (pg/mL)`` or ``b12_pmol_l``. ``units``
-    gives a unit for a whole column whose cells are bare numbers. ``explain`` adds
-    ``b12lab_reasons``: the reasons in words, with their sources. ``decimal`` is the decimal
-    mark of text cells (``"."``, ``","`` or ``"auto"``). ``row_errors`` marks rows already known
-    to be unusable (a ragged line in a file, say): they keep their place, get that error, and no
-    category. A column that looks like a result but is not read gives an
-    :class:`~b12lab.errors.UnusedColumnWarning`.
+    ``medicines``, ...) to column names; unmapped ones are recognised from common names
+    (``gender``, ``n2o``, ``b12_treatment``, ``medications``), or from headers such as
+    ``b12 (pg/mL)`` or ``b12_pmol_l``. ``units`` gives a unit for a whole column whose cells are
+    bare numbers. ``explain`` adds ``b12lab_reasons``: the reasons in words, with their sources.
+    ``decimal`` is the decimal mark of text cells (``"."``, ``","`` or ``"auto"``).
+    ``row_errors`` marks rows already known to be unusable (a ragged line in a file, say): they
+    keep their place, get that error, and no category. A column that looks like a result but is
+    not read gives an :class:`~b12lab.errors.UnusedColumnWarning`.
     """
     policy = resolve(table, laboratory)
     found, unit_columns = _find_columns(df, columns or {})
@@ -77,6 +77,7 @@ def classify_frame(
         pregnant=context["pregnant"],
         nitrous_oxide=context["nitrous_oxide"],
         b12_replacement=context["b12_replacement"],
+        medicines=context["medicines"],
         known_errors=row_errors,
         decimal=decimal,
     )

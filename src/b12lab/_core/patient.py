@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from b12lab._core import build
 from b12lab._core.measurements import MeasurementInput
 from b12lab._core.pipeline import Inputs, ResultColumn, run
@@ -26,20 +28,25 @@ def classify(
     pregnant: bool | str | None = None,
     nitrous_oxide: bool | str | None = None,
     b12_replacement: bool | str | None = None,
+    medicines: str | Collection[str] | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
 ) -> Result:
     """Interpret one patient's B12 results against a versioned reference table.
 
     Values are strings (``"160 pg/mL"``, ``"<148 pmol/L"``, ``"hemolysed"``), ``(value, unit)``
-    pairs or pint Quantities of any registry. ``age``, ``sex`` and ``pregnant`` are read as in
-    a data frame (``72`` or ``"72"``; ``"F"``; ``True`` or ``"yes"``), and so are the yes/no
-    fields ``nitrous_oxide`` (recreational nitrous oxide use) and ``b12_replacement`` (B12
-    injections or tablets started before the sample was taken); ``"unknown"`` is read as not
-    given, with a note. ``table`` is a table id, ``id@version`` or a loaded table
-    (default: NICE NG239); ``laboratory`` replaces the guideline's default laboratory table for
-    MMA and homocysteine. Bad input raises a :class:`~b12lab.errors.B12LabError` subclass naming
-    the analyte and value; the first error is the one ``classify_frame`` reports for the row.
+    pairs or pint Quantities of any registry. ``age``, ``sex`` and ``pregnant`` are read as in a
+    data frame (``72`` or ``"72"``; ``"F"``; ``True`` or ``"yes"``), and so are the yes/no fields
+    ``nitrous_oxide`` (recreational nitrous oxide use) and ``b12_replacement`` (B12 injections or
+    tablets started before the sample was taken); ``"unknown"`` is read as not given, with a note.
+    ``medicines`` names the medicines the patient takes, in one text (``"metformin; omeprazole"``,
+    separated by ``;``, ``,``, ``|`` or line breaks) or as a list, tuple or set of texts; where one
+    is on the risk list of the table (``[medicines]``, with aliases such as ``"ppi"``), the context
+    variable ``risk_medicine`` is true, and the notes name the medicines on the list and those not.
+    ``table`` is a table id, ``id@version`` or a loaded table (default: NICE NG239); ``laboratory``
+    replaces the guideline's default laboratory table for MMA and homocysteine. Bad input raises a
+    :class:`~b12lab.errors.B12LabError` subclass naming the analyte and value; the first error is
+    the one ``classify_frame`` reports for the row.
     """
     policy = resolve(table, laboratory)
     given = {"b12": b12, "holotc": holotc, "mma": mma, "hcy": hcy, "folate": folate}
@@ -52,6 +59,7 @@ def classify(
         pregnant=[pregnant],
         nitrous_oxide=[nitrous_oxide],
         b12_replacement=[b12_replacement],
+        medicines=[medicines],
     )
     outcome = run(inputs, policy)
     code = int(outcome.errors.codes[0])

@@ -11,7 +11,7 @@ from creatinine, age and sex (:mod:`b12lab._core.kidney`); it is then banded lik
 Each row keeps its first error, in one fixed order: an error already known for the row (a
 ragged line in a file), then the analytes in :data:`~b12lab._core.analytes.ANALYTES` order
 (unreadable, then implausible), then age, sex, pregnancy, nitrous oxide use, B12 replacement,
-then contradictions between them.
+medicines, then contradictions between them.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class Inputs:
     pregnant: Cells | None = None
     nitrous_oxide: Cells | None = None
     b12_replacement: Cells | None = None
+    medicines: Cells | None = None
     known_errors: Sequence[str] | npt.NDArray[np.object_] | None = None
     decimal: Decimal = "."
 
@@ -73,6 +74,7 @@ class Inputs:
             "pregnant": self.pregnant,
             "nitrous_oxide": self.nitrous_oxide,
             "b12_replacement": self.b12_replacement,
+            "medicines": self.medicines,
         }
 
 
@@ -144,7 +146,7 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         read = _without_implausible(read, policy)
         errors.add(_codes(read.errors)[read.rows], read.errors)
         parsed[analyte] = read
-    context = read_context(inputs.context, inputs.n)
+    context = read_context(inputs.context, inputs.n, risk=policy.medicines)
     errors.add(context.error_codes - 1, context.errors[1:])
     derivation = None
     if policy.egfr_equation is not None and "creatinine" in parsed:

@@ -17,6 +17,7 @@ from b12lab._core import engine
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.engine import CompiledTable, CompiledVariable
 from b12lab._core.kidney import Equation
+from b12lab._core.medicines import RiskList
 from b12lab._core.table_schema import (
     CONTEXT_LABELS,
     Absolute,
@@ -42,6 +43,9 @@ class Policy:
     lab_compiled: CompiledTable | None
     cross_checks: Mapping[str, tuple[Table, CompiledVariable]]
     """Markers the table does not read, with the table and bands they are checked against."""
+    medicines: RiskList
+    """The risk medicines of the table that decides: the table's own, else its laboratory
+    table's."""
     egfr_equation: Equation | None = None
     """How eGFR is derived from creatinine where a row gives none, or None: not derived."""
     absent: frozenset[str] = frozenset()
@@ -131,6 +135,7 @@ def _build(table: Table, laboratory: Table | None) -> Policy:
         compiled,
         lab_compiled,
         cross_checks,
+        RiskList.of(table, lab),
         equation,
         absent,
     )

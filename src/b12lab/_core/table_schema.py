@@ -12,6 +12,7 @@ import math
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +24,7 @@ from pydantic import (
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Category, Interpretation
 from b12lab._core.kidney import EQUATIONS, Equation
+from b12lab._core.medicines import SEPARATORS, normal_name
 from b12lab._core.units import conversion_factor
 from b12lab.errors import B12LabError
 
@@ -37,6 +39,7 @@ __all__ = [
     "Derived",
     "EgfrEquation",
     "Flag",
+    "Medicines",
     "Rule",
     "Stratum",
     "TableModel",
@@ -54,7 +57,10 @@ CONTEXT_LABELS: dict[str, tuple[str, ...]] = {
     "pregnant": YES_NO_LABELS,
     "nitrous_oxide": YES_NO_LABELS,
     "b12_replacement": YES_NO_LABELS,
+    "risk_medicine": YES_NO_LABELS,
 }
+"""Context variables a condition may name, and their labels. ``risk_medicine`` is true where a
+medicine given is on the risk list of the table that decides (see :class:`Medicines`)."""
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 """A number that is a number: NaN and infinity (``1e400`` in TOML) would switch a check off."""
@@ -170,6 +176,49 @@ class Laboratory(_Strict):
     note: Text | None = None
 
 
+def _medicine_name(name: str) -> str:
+    if name != normal_name(name) or not name or any(c in SEPARATORS for c in name):
+        raise ValueError(
+            f"{name!r} is not a medicine name as b12lab compares them: lower case, single "
+            f"spaces, no leading or trailing space, none of {SEPARATORS.strip()!r}"
+        )
+    return name
+
+
+MedicineName = Annotated[str, AfterValidator(_medicine_name)]
+
+
+class Medicines(_Strict):
+    """Medicines a guideline names as risk factors for B12 deficiency (schema 2).
+
+    A given medicine counts when its name, or the name an alias points to, is in ``risk``; the
+    context variable ``risk_medicine`` is then true.
+    """
+
+    risk: list[MedicineName] = Field(
+        min_length=1,
+        description="Names as they are compared: lower case, single spaces; often a class "
+        "('proton pump inhibitor').",
+    )
+    aliases: dict[MedicineName, MedicineName] = Field(
+        default_factory=dict,
+        description="Other names -> the name in risk they stand for ('ppi' -> "
+        "'proton pump inhibitor').",
+    )
+    source: Text
+
+    @model_validator(mode="after")
+    def _aliases_point_to_the_list(self) -> Self:
+        if len(set(self.risk)) != len(self.risk):
+            raise ValueError("risk names a medicine more than once")
+        for alias, name in self.aliases.items():
+            if name not in self.risk:
+                raise ValueError(f"alias {alias!r} points to {name!r}, which is not in risk")
+            if alias in self.risk:
+                raise ValueError(f"alias {alias!r} is itself in risk; give it once")
+        return self
+
+
 TableSpec = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]@[0-9]+(\.[0-9]+)*$")
 ]
@@ -267,11 +316,14 @@ class TableModel(_Strict):
     )
 
     derived: Derived | None = None
+    medicines: Medicines | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if self.schema_version < 2 and self.cross_check:
             raise ValueError("cross_check needs schema_version = 2")
+        if self.schema_version < 2 and self.medicines is not None:
+            raise ValueError("medicines needs schema_version = 2")
         for analyte in self.cross_check:
             if analyte not in ANALYTES or analyte in self.variables:
                 raise ValueError(

@@ -89,20 +89,20 @@ def classify_long(
     must then be read by one of them, or by several that agree; a time read by none, or read as
     two different times (``01/02/2024`` under ``%m/%d/%Y`` and ``%d/%m/%Y``), makes its row an
     error in a group of its own. Context columns (named like ``age``, ``sex``, ``pregnant``,
-    ``nitrous_oxide`` or ``b12_replacement``) are carried to each group. The output has the
-    group keys (``patient``, and ``b12lab_group_start`` and ``b12lab_group_end`` with ``time``),
-    one column per analyte found, the context columns, the ``b12lab_*`` columns of
-    :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``. Two different results for
+    ``nitrous_oxide``, ``b12_replacement`` or ``medicines``) are carried to each group. The
+    output has the group keys (``patient``, and ``b12lab_group_start`` and ``b12lab_group_end``
+    with ``time``), one column per analyte found, the context columns, the ``b12lab_*`` columns
+    of :func:`~b12lab.classify_frame` and ``b12lab_ignored_results``. Two different results for
     one analyte in one group make that group an error.
 
     ``columns`` maps an analyte to the name this export gives its test (``{"b12": "VITB12-S"}``)
-    and a context name (``age``, ``sex``, ``pregnant``, ``nitrous_oxide``, ``b12_replacement``)
-    to a column. ``units`` gives an analyte's unit for values that carry none, in the value or
-    the unit column. ``explain`` and ``decimal`` are as in :func:`~b12lab.classify_frame`.
-    ``row_errors`` (one message per row, ``""`` for none) marks rows already known to be
-    unusable: their group gets the error, and no category. ``row_names`` says how errors cite
-    each row (default ``row 1``, ``row 2``, ...); errors never quote a cell, since a time or an
-    id can identify a patient.
+    and a context name (``age``, ``sex``, ``pregnant``, ``nitrous_oxide``, ``b12_replacement``,
+    ``medicines``) to a column. ``units`` gives an analyte's unit for values that carry none, in
+    the value or the unit column. ``explain`` and ``decimal`` are as in
+    :func:`~b12lab.classify_frame`. ``row_errors`` (one message per row, ``""`` for none) marks
+    rows already known to be unusable: their group gets the error, and no category.
+    ``row_names`` says how errors cite each row (default ``row 1``, ``row 2``, ...); errors never
+    quote a cell, since a time or an id can identify a patient.
     """
     named = _long_columns(df, patient=patient, test=test, value=value, unit=unit, time=time)
     patient, test, value, unit = (named[k] or "" for k in ("patient", "test", "value", "unit"))
@@ -735,17 +735,23 @@ def _context_columns(
 
 def _context_keys(raw: pd.Series, key: str) -> pd.DataFrame:
     """Comparable context values, read by the pipeline's own readers, each distinct cell once:
-    ``72`` is ``"72.0"``, ``"F"`` is ``"female"``. A cell the reader refuses compares by its
-    text (and is refused again when the group is classified)."""
+    ``72`` is ``"72.0"``, ``"F"`` is ``"female"``, ``"PPI; metformin"`` is the names
+    ``metformin`` and ``ppi``. A cell the reader refuses compares by its text (and is refused
+    again when the group is classified)."""
     codes, cells = distinct_cells(raw)
     reader = CONTEXT_FIELDS[key]
     numbers = np.full(len(cells) + 1, np.nan)
     texts = np.full(len(cells) + 1, "", dtype=object)
     for position, cell in enumerate(cells):
         try:
-            numbers[position] = float(reader(cell).value)
+            value = reader(cell).value
         except B12LabError:
             texts[position] = " ".join(str(cell).lower().split())
+            continue
+        if isinstance(value, tuple):  # medicines: the same names in any order
+            texts[position] = "names: " + "; ".join(sorted(value))
+        elif value is not None:
+            numbers[position] = float(value)
     rows = np.where(codes < 0, len(cells), codes)
     number = _significant(numbers[rows])
     return pd.DataFrame(

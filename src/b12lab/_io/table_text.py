@@ -1,9 +1,9 @@
 """A table for people (plain text, 100 columns) and for machines (JSON).
 
 ``b12lab tables ID`` prints :func:`table_text`: the bands of every variable (stratum by
-stratum), the rules in the order they are tried, the flags, and the variables a guideline takes
-from a laboratory table. ``b12lab tables ID --json`` prints :func:`table_json`: the whole table
-as its schema dumps it, with its key and SHA-256.
+stratum), the rules in the order they are tried, the flags, the variables a guideline takes
+from a laboratory table, and the medicines it names as risk factors. ``b12lab tables ID --json``
+prints :func:`table_json`: the whole table as its schema dumps it, with its key and SHA-256.
 
 The text names the fields it knows and passes over any others, so a field added to the schema
 later shows in the JSON at once and in the text once it is written here.
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Band,
         Flag,
         Laboratory,
+        Medicines,
         Rule,
         Stratum,
         VariableBands,
@@ -38,7 +39,7 @@ _FIELD = 12
 
 
 def table_text(table: Table) -> str:
-    """The table as plain text: heading, bands, rules, flags and laboratory ranges."""
+    """The table as plain text: heading, bands, rules, flags, laboratory ranges, medicines."""
     sections = [_heading(table), _bands(table.model.variables)]
     model = table.model
     if model.rules:
@@ -47,6 +48,8 @@ def table_text(table: Table) -> str:
         sections.append(_flags(model.flags))
     if model.laboratory is not None:
         sections.append(_laboratory(model.laboratory))
+    if model.medicines is not None:
+        sections.append(_medicines(model.medicines))
     if model.cross_check or model.derived is not None or model.schema_version >= 2:
         sections.append(_engine_notes(table))
     if model.caveats:
@@ -233,6 +236,16 @@ def _laboratory(laboratory: Laboratory) -> list[str]:
             "    ",
         )
     lines += _field("note", laboratory.note, "  ")
+    return lines
+
+
+def _medicines(medicines: Medicines) -> list[str]:
+    lines = ["Risk medicines (a medicine given that is listed makes risk_medicine true)"]
+    for name in medicines.risk:
+        aliases = [alias for alias, target in medicines.aliases.items() if target == name]
+        also = f" (also: {', '.join(aliases)})" if aliases else ""
+        lines += _wrapped(f"{name}{also}", "  ", "    ")
+    lines += _field("source", medicines.source, "  ")
     return lines
 
 
