@@ -289,6 +289,8 @@ def distinct_combinations(
     stride = 1
     renumbered = False
     for name, low, size in zip(names, lows, sizes, strict=True):
+        if size == 1:  # the same code in every row: it tells no combination apart
+            continue
         if stride * size > MAX_COMBINATIONS:
             _, key = np.unique(key, return_inverse=True)
             key = key.reshape(-1).astype(np.intp)
@@ -306,6 +308,9 @@ def distinct_combinations(
     reduced = {}
     remainder = seen.copy()
     for name, low, size in zip(names, lows, sizes, strict=True):
+        if size == 1:
+            reduced[name] = np.full(seen.shape[0], low, dtype=np.int16)
+            continue
         reduced[name] = (remainder % size + low).astype(np.int16)
         remainder //= size
     return reduced, position[key], int(seen.shape[0])
