@@ -39,10 +39,10 @@ class Diff:
 
     ``matrix`` counts rows by their category under ``table`` (index) and under ``against``
     (columns), both in the order of :data:`LABELS`; a row with an error counts as ``error``.
-    ``changed`` holds the input rows (columns and index as given) whose category or error
+    ``changed`` holds the input rows (columns and index as given) whose category or error code
     differ, followed by ``a_category``, ``a_rule``, ``a_flags``, ``a_error`` (under ``table``)
     and ``b_category``, ``b_rule``, ``b_flags``, ``b_error`` (under ``against``). A row whose
-    rule or flags alone changed is counted on the diagonal and not listed.
+    rule, flags or error message alone changed is counted on the diagonal and not listed.
     """
 
     table: str
@@ -69,6 +69,8 @@ def diff(
     row_errors: Sequence[str] | np.ndarray | None = None,
 ) -> Diff:
     """Classify ``df`` under ``table`` and under ``against``; count and list what changed.
+
+    A row has changed when its category or its error code (:class:`b12lab.ErrorCode`) differs.
 
     ``columns``, ``units``, ``laboratory``, ``decimal`` and ``row_errors`` are as in
     :func:`b12lab.classify_frame` and apply to both sides. A guideline table without
@@ -124,11 +126,10 @@ def _matrix(
 
 
 def _changed(df: pd.DataFrame, first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Input rows whose category or error differ, with both sides' answers."""
-    moved = np.zeros(len(df), dtype=bool)
-    for name in ("category", "error"):
-        column = f"{PREFIX}{name}"
-        moved |= first[column].astype(str).to_numpy() != second[column].astype(str).to_numpy()
+    """Input rows whose category or error code differ, with both sides' answers."""
+    category, error = f"{PREFIX}category", f"{PREFIX}error"
+    moved = first[category].astype(str).to_numpy() != second[category].astype(str).to_numpy()
+    moved |= _error_codes(first[error]) != _error_codes(second[error])
     kept = [c for c in df.columns if not str(c).startswith(PREFIX)]  # as classify_frame does
     answers = [
         result.loc[moved, [f"{PREFIX}{name}" for name in ANSWERS]]
@@ -136,7 +137,16 @@ def _changed(df: pd.DataFrame, first: pd.DataFrame, second: pd.DataFrame) -> pd.
         .set_axis([side + name for name in ANSWERS], axis=1)
         for side, result in zip(SIDES, (first, second), strict=True)
     ]
-    return pd.concat([df.loc[moved, kept], *answers], axis=1)
+    changed: pd.DataFrame = pd.concat([df.loc[moved, kept], *answers], axis=1)
+    return changed
+
+
+def _error_codes(errors: pd.Series) -> npt.NDArray[np.object_]:
+    """The code of each ``code: message`` error ("" for none): the wording of a message, which
+    may quote a table's sources, is not a change."""
+    column = errors.astype(str).astype("category")  # each distinct message is cut once
+    codes = np.array([text.partition(":")[0] for text in column.cat.categories], dtype=object)
+    return np.asarray(codes[column.cat.codes.to_numpy()], dtype=object)
 
 
 def matrix_text(result: Diff) -> str:
