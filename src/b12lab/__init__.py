@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from b12lab._core.patient import classify
     from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
     from b12lab._core.units import registry
+    from b12lab._io.diff import Diff, diff
     from b12lab._io.long_format import classify_long
     from b12lab.errors import (
         B12LabError,
@@ -55,6 +56,7 @@ __all__ = [
     "Censoring",
     "ColumnError",
     "ConflictingContextError",
+    "Diff",
     "DimensionError",
     "ErrorCode",
     "Flag",
@@ -79,6 +81,7 @@ __all__ = [
     "classify",
     "classify_frame",
     "classify_long",
+    "diff",
     "measure",
     "normalize",
     "registry",
@@ -103,6 +106,8 @@ _HOMES: dict[str, str] = {
     "TableRef": "b12lab._core.results",
     "registry": "b12lab._core.units",
     "classify_long": "b12lab._io.long_format",
+    "Diff": "b12lab._io.diff",
+    "diff": "b12lab._io.diff",
     **dict.fromkeys(errors.__all__, "b12lab.errors"),
 }
 """The module each public name is defined in."""

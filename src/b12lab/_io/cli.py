@@ -282,9 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--table", default=None, help=f"table id or id@version (default: {DEFAULT_TABLE})"
     )
-    classify.add_argument("--laboratory", default=None, help="laboratory table file or id")
-    classify.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
-    classify.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
+    _add_column_options(classify)
     classify.add_argument("--strict", action="store_true", help="exit 1 if any row has an error")
     classify.add_argument(
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
@@ -317,20 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     long.add_argument(
         "--unit-column", default=None, help="unit column, if units are apart (default: unit, ...)"
     )
-    dialect = classify.add_argument_group("CSV dialect")
-    dialect.add_argument(
-        "--delimiter",
-        type=_delimiter,
-        default=None,
-        help="field separator, one character; \\t for tab (default: detected from the header)",
-    )
-    dialect.add_argument(
-        "--decimal",
-        choices=[".", ",", "auto"],
-        default="auto",
-        help="decimal mark of results; auto reads 0,52 as 0.52 and refuses ambiguous 1,476",
-    )
-    dialect.add_argument("--encoding", default="utf-8", help="text encoding, e.g. cp1252")
+    _add_dialect_options(classify)
     classify.add_argument(
         "--keep-formulas",
         action="store_true",
@@ -344,6 +329,8 @@ def _parser() -> argparse.ArgumentParser:
         f"(default: 16 MiB, at least {MIN_CHUNK_BYTES})",
     )
     classify.set_defaults(run=_classify)
+
+    _add_diff_command(commands, epilog)
 
     listing = commands.add_parser("tables", help="list shipped tables, or show one")
     listing.add_argument("table", nargs="?", help="table id or id@version to show")
@@ -360,6 +347,73 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", default=None, help="target unit (default: canonical)")
     convert.set_defaults(run=_convert)
     return parser
+
+
+def _add_column_options(command: argparse.ArgumentParser) -> None:
+    """The laboratory table and how columns are read: the same for every command that reads."""
+    command.add_argument("--laboratory", default=None, help="laboratory table file or id")
+    command.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
+    command.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
+
+
+def _add_dialect_options(command: argparse.ArgumentParser) -> None:
+    dialect = command.add_argument_group("CSV dialect")
+    dialect.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        default=None,
+        help="field separator, one character; \\t for tab (default: detected from the header)",
+    )
+    dialect.add_argument(
+        "--decimal",
+        choices=[".", ",", "auto"],
+        default="auto",
+        help="decimal mark of results; auto reads 0,52 as 0.52 and refuses ambiguous 1,476",
+    )
+    dialect.add_argument("--encoding", default="utf-8", help="text encoding, e.g. cp1252")
+
+
+def _add_diff_command(commands: Any, epilog: str) -> None:
+    """``b12lab diff``: the same rows under two tables."""
+    command = commands.add_parser(
+        "diff",
+        help="compare two tables on the same rows",
+        description="Classify every row of a CSV or Parquet file under two tables, print how\n"
+        "the categories move from --table (rows) to --against (columns), and write\n"
+        "the rows whose category or error code changed with -o. The whole file is\n"
+        "read into memory at once (classify reads it in blocks).",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument(
+        "input", help="CSV or .parquet file, one patient per row; - reads standard input"
+    )
+    command.add_argument(
+        "--table", required=True, help="the table in use, as id@version (e.g. nice-ng239@1)"
+    )
+    command.add_argument(
+        "--against", required=True, help="the table to compare with, as id@version"
+    )
+    command.add_argument(
+        "-o",
+        "--output",
+        type=_file_output,
+        help="write the changed rows here, with both answers (a_*: --table, b_*: --against); "
+        "the extension names the format: .csv, .parquet or .pq, .ndjson or .jsonl",
+    )
+    _add_column_options(command)
+    _add_dialect_options(command)
+    command.set_defaults(run=_diff)
+
+
+def _file_output(text: str) -> Path:
+    """``diff -o``: a file; standard output already holds the matrix."""
+    path = _output_path(text)
+    if path is None:
+        raise argparse.ArgumentTypeError(
+            "diff prints its matrix on standard output; give -o a file name"
+        )
+    return path
 
 
 def _epilog() -> str:
@@ -409,6 +463,76 @@ def _classify(args: argparse.Namespace) -> int:
         chunk_bytes = args.chunk_bytes or CHUNK_BYTES
         reading = argparse.Namespace(**{**vars(args), "input": source, "chunk_bytes": chunk_bytes})
         return _classify_file(reading, options, _record_maker(args, policy, input_sha256))
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """The matrix and a summary on standard output; the changed rows to ``-o``."""
+    from b12lab import tables
+    from b12lab._core.policy import resolve
+    from b12lab._io.diff import diff, matrix_text
+    from b12lab._io.reading import CHUNK_BYTES, read_chunks
+    from b12lab._io.writing import writer
+
+    laboratory = args.laboratory
+    if _laboratory_file(args) is not None:
+        laboratory = tables.load_file(laboratory)
+    for table in (args.table, args.against):
+        resolve(table, laboratory)  # an unusable table fails before any input
+    with (
+        _input_file(args.input) as (source, _),
+        _arrow_signals_off(),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", B12LabWarning)
+        chunks = read_chunks(
+            source, chunk_bytes=CHUNK_BYTES, delimiter=args.delimiter, encoding=args.encoding
+        )
+        whole = _joined(list(chunks))
+        _stop_if_terminated()
+        result = diff(
+            whole.frame,
+            table=args.table,
+            against=args.against,
+            columns=_pairs(args.map, "map"),
+            units=_pairs(args.unit, "unit"),
+            laboratory=laboratory,
+            decimal=args.decimal,
+            row_errors=whole.errors,
+        )
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"b12lab: warning: {message}", file=sys.stderr)
+    if args.output is not None:
+        with writer(args.output, _standard_output) as output:
+            output.write(_errors_cited(result.changed, whole))
+    print(matrix_text(result))
+    print(_diff_summary(len(whole.frame), result.moved, len(result.changed)))
+    return EXIT_OK
+
+
+def _diff_summary(rows: int, moved: int, changed: int) -> str:
+    """``N rows, M changed category``, and the rows whose error code alone changed, if any."""
+    summary = f"{rows} rows, {moved} changed category"
+    if changed > moved:
+        summary += f", {changed - moved} changed error code"
+    return summary
+
+
+def _errors_cited(changed: pd.DataFrame, whole: Chunk) -> pd.DataFrame:
+    """Both sides' errors cite the line (or row) of the input, as classify's output does.
+
+    ``changed`` keeps the index of the joined input: positions in ``whole``.
+    """
+    import numpy as np
+
+    from b12lab._io.diff import SIDES
+
+    lines = whole.lines[changed.index.to_numpy(dtype=np.intp)]
+    where = np.char.add(np.char.add(f"{whole.unit} ", lines.astype(str)), ": ").astype(object)
+    cited = changed.copy()
+    for side in SIDES:
+        errors = cited[f"{side}error"].to_numpy(dtype=object)
+        cited[f"{side}error"] = np.where(errors != "", where + errors, errors)
+    return cited
 
 
 def _classify_file(
@@ -606,27 +730,29 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
     """Chunks of the input; a long export is read whole, since a visit may span chunks."""
-    import numpy as np
-    import pandas as pd
-
-    from b12lab._io.reading import Chunk, read_chunks
+    from b12lab._io.reading import read_chunks
 
     chunks = read_chunks(
         args.input, chunk_bytes=args.chunk_bytes, delimiter=args.delimiter, encoding=args.encoding
     )
     if not args.long:
         return chunks
-    parts = list(chunks)
-    whole = pd.concat([part.frame for part in parts], ignore_index=True)
-    return iter(
-        [
-            Chunk(
-                whole,
-                np.concatenate([p.lines for p in parts]),
-                np.concatenate([p.errors for p in parts]),
-                parts[-1].consumed,
-            )
-        ]
+    return iter([_joined(list(chunks))])
+
+
+def _joined(parts: list[Chunk]) -> Chunk:
+    """The chunks of a file as one, its rows numbered from 0 (the reader yields at least one)."""
+    import numpy as np
+    import pandas as pd
+
+    from b12lab._io.reading import Chunk
+
+    return Chunk(
+        pd.concat([part.frame for part in parts], ignore_index=True),
+        np.concatenate([p.lines for p in parts]),
+        np.concatenate([p.errors for p in parts]),
+        parts[-1].consumed,
+        parts[-1].unit,
     )
 
 
