@@ -16,6 +16,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
@@ -97,13 +99,24 @@ def as_pandas(table: Any) -> pd.DataFrame:
     """Arrow columns as pandas, every value kept and every cell read as from pandas.
 
     Dictionary-encoded columns are decoded (text stays text), decimals become their exact text,
-    integers become pandas' nullable integers, and the table's pandas metadata is ignored, so
-    neither an index nor a pandas ``ArrowDtype`` comes back from it.
+    integers become pandas' nullable integers, lists and structs become Python lists and dicts,
+    and the table's pandas metadata is ignored, so neither an index nor a pandas ``ArrowDtype``
+    comes back from it.
     """
     columns = [_decoded(column) for column in table.columns]
     plain = pa.Table.from_arrays(columns, names=table.column_names)
     frame: pd.DataFrame = decimals_as_text(plain).to_pandas(types_mapper=NULLABLE_INTEGERS.get)
+    for name, column in zip(plain.column_names, plain.columns, strict=True):
+        if pa.types.is_nested(column.type):  # lists as lists, not numpy arrays
+            frame[name] = _objects(column.to_pylist())
     return frame
+
+
+def _objects(cells: list[object]) -> npt.NDArray[np.object_]:
+    column = np.empty(len(cells), dtype=object)
+    for position, cell in enumerate(cells):  # element by element: lists stay lists
+        column[position] = cell
+    return column
 
 
 def _decoded(column: Any) -> Any:
