@@ -76,8 +76,6 @@ def arrow_input(data: object) -> ArrowInput:
             "pandas.DataFrame(data))",
             columns=(),
         )
-    if isinstance(table, pa.RecordBatch):  # pragma: no cover - pa.table returns a Table
-        table = pa.Table.from_batches([table])
     return ArrowInput(table, kind)
 
 
