@@ -1,15 +1,18 @@
-"""Classify a pandas DataFrame: one output row per input row, same order and index, none lost.
+"""Classify a data frame: one output row per input row, same order and index, none lost.
 
 Each distinct cell is read once, units are converted with one cached factor per distinct unit,
 and the rows go through the same pipeline as :func:`b12lab.classify`. A row that cannot be
 classified keeps its place and says why in ``b12lab_error``; it is never dropped and never given
-a category.
+a category. Arrow data (pyarrow, Polars, DuckDB) goes through the same pipeline by way of
+:mod:`b12lab._core.interchange` and comes back as the kind it came in.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -17,15 +20,17 @@ import pandas as pd
 from b12lab._core import build
 from b12lab._core.analytes import ANALYTES, get_analyte
 from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX, describe_headers, plan_columns
+from b12lab._core.interchange import arrow_input
 from b12lab._core.numerals import Decimal
 from b12lab._core.pipeline import Inputs, ResultColumn, run
-from b12lab._core.policy import resolve
+from b12lab._core.policy import Policy, resolve
 from b12lab.errors import ColumnError, UnusedColumnWarning
 from b12lab.tables import Table
 
 __all__ = ["classify_frame"]
 
 
+@overload
 def classify_frame(
     df: pd.DataFrame,
     *,
@@ -36,8 +41,42 @@ def classify_frame(
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame: ...
+
+
+@overload
+def classify_frame(
+    df: object,
+    *,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    table: str | Table | None = None,
+    laboratory: str | Table | None = None,
+    explain: bool = False,
+    decimal: Decimal = ".",
+    row_errors: Sequence[str] | np.ndarray | None = None,
+) -> Any: ...
+
+
+def classify_frame(
+    df: object,
+    *,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    table: str | Table | None = None,
+    laboratory: str | Table | None = None,
+    explain: bool = False,
+    decimal: Decimal = ".",
+    row_errors: Sequence[str] | np.ndarray | None = None,
+) -> Any:
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
+
+    ``df`` is a pandas DataFrame (a DataFrame comes back), or Arrow data: a pyarrow Table or
+    RecordBatch, a Polars DataFrame, a DuckDB relation, or any object with
+    ``__arrow_c_stream__`` or ``to_arrow()``. A Polars DataFrame comes back for Polars, a pyarrow
+    Table for the others: the input columns as given, then the result columns (text results
+    dictionary-encoded). Arrow cells are read as pandas reads the same values: nulls are
+    missing, decimals are read as their exact text.
 
     ``columns`` maps analyte or context names (``b12``, ``mma``, ``age``, ``nitrous_oxide``,
     ``medicines``, ...) to column names; unmapped ones are recognised from common names
@@ -50,8 +89,35 @@ def classify_frame(
     not read gives an :class:`~b12lab.errors.UnusedColumnWarning`.
     """
     policy = resolve(table, laboratory)
-    found, unit_columns = _find_columns(df, columns or {})
-    given_units = {get_analyte(name).name: unit for name, unit in (units or {}).items()}
+    options = _Options(units or {}, explain, decimal, row_errors)
+    if isinstance(df, pd.DataFrame):
+        found, unit_columns = _find_columns(list(df.columns), columns or {})
+        result = _results(df, found, unit_columns, policy, options)
+        kept = [c for c in df.columns if not str(c).startswith(PREFIX)]  # earlier ones replaced
+        return pd.concat([df[kept], result], axis=1)
+    arrow = arrow_input(df)
+    found, unit_columns = _find_columns(arrow.names, columns or {})
+    read = [str(column) for column, _ in found.values()] + list(map(str, unit_columns.values()))
+    return arrow.returned(_results(arrow.frame(read), found, unit_columns, policy, options))
+
+
+@dataclass(frozen=True)
+class _Options:
+    units: Mapping[str, str]
+    explain: bool
+    decimal: Decimal
+    row_errors: Sequence[str] | np.ndarray | None
+
+
+def _results(
+    df: pd.DataFrame,
+    found: Mapping[str, tuple[Hashable, str | None]],
+    unit_columns: Mapping[str, Hashable],
+    policy: Policy,
+    options: _Options,
+) -> pd.DataFrame:
+    """The ``b12lab_*`` columns for the rows of ``df``, on its index."""
+    given_units = {get_analyte(name).name: unit for name, unit in options.units.items()}
     results = {
         analyte: ResultColumn(
             df[found[analyte][0]],
@@ -61,13 +127,6 @@ def classify_frame(
         for analyte in ANALYTES
         if analyte in found
     }
-    if not results:
-        raise ColumnError(
-            "no analyte column found; expected columns such as b12, mma, hcy, holotc (or a "
-            f"mapping in columns=); the data has {describe_headers(list(df.columns))}; if its "
-            "first line is data rather than a header, add a header line",
-            columns=tuple(map(str, df.columns)),
-        )
     context = {key: df[found[key][0]] if key in found else None for key in CONTEXT_COLUMNS}
     inputs = Inputs(
         n=len(df),
@@ -78,23 +137,21 @@ def classify_frame(
         nitrous_oxide=context["nitrous_oxide"],
         b12_replacement=context["b12_replacement"],
         medicines=context["medicines"],
-        known_errors=row_errors,
-        decimal=decimal,
+        known_errors=options.row_errors,
+        decimal=options.decimal,
     )
     outcome = run(inputs, policy)
-    result = pd.DataFrame(build.columns(outcome, explain=explain), index=df.index)
-    kept = [c for c in df.columns if not str(c).startswith(PREFIX)]  # earlier results are replaced
-    return pd.concat([df[kept], result], axis=1)
+    return pd.DataFrame(build.columns(outcome, explain=options.explain), index=df.index)
 
 
 def _find_columns(
-    df: pd.DataFrame, mapping: Mapping[str, str]
-) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
+    names: list[Hashable], mapping: Mapping[str, str]
+) -> tuple[dict[str, tuple[Hashable, str | None]], dict[str, Hashable]]:
     """Analyte and context columns (with any unit in the header), and unit columns."""
-    plan = plan_columns(list(df.columns), mapping)
-    original = {str(c): c for c in df.columns}
+    plan = plan_columns(names, mapping)
+    original = {str(c): c for c in names}
     chosen = [*plan.found.values(), *plan.unit_columns.values()]
-    twice = sorted({c for c in chosen if list(map(str, df.columns)).count(c) > 1})
+    twice = sorted({c for c in chosen if list(map(str, names)).count(c) > 1})
     if twice:
         raise ColumnError(
             f"the data has more than one column named {', '.join(map(repr, twice))}; "
@@ -108,6 +165,13 @@ def _find_columns(
             "--map b12=COLUMN) if they should be",
             UnusedColumnWarning,
             stacklevel=3,
+        )
+    if not any(analyte in plan.found for analyte in ANALYTES):
+        raise ColumnError(
+            "no analyte column found; expected columns such as b12, mma, hcy, holotc (or a "
+            f"mapping in columns=); the data has {describe_headers(names)}; if its "
+            "first line is data rather than a header, add a header line",
+            columns=tuple(map(str, names)),
         )
     found = {key: (original[column], plan.header_units[key]) for key, column in plan.found.items()}
     units = {key: original[column] for key, column in plan.unit_columns.items()}

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from b12lab._core.columns import bare_name as _bare
 from b12lab._core.columns import recognise as _recognise
+from b12lab._core.interchange import NULLABLE_INTEGERS, decimals_as_text
 from b12lab._io.records import Block, RecordReader, Records, record_lines
 from b12lab._io.text import Text, open_text
 from b12lab.errors import ColumnError, InputFileError
@@ -283,39 +284,7 @@ def _parquet_chunks(path: Path) -> Iterator[Chunk]:
         yield Chunk(frame, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), size, "row")
 
 
-_NULLABLE_INTEGERS = {
-    pa.int8(): pd.Int8Dtype(),
-    pa.int16(): pd.Int16Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-    pa.uint8(): pd.UInt8Dtype(),
-    pa.uint16(): pd.UInt16Dtype(),
-    pa.uint32(): pd.UInt32Dtype(),
-    pa.uint64(): pd.UInt64Dtype(),
-}
-"""pandas' integer types that hold a missing value: with numpy's, a column with one becomes
-float, and an identifier over 2**53 changes."""
-
-
 def _frame(batch: _Columns) -> pd.DataFrame:
     """Rows of Parquet as pandas, every value kept: integers stay integers, decimals exact."""
-    frame: pd.DataFrame = _decimals_as_text(batch).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+    frame: pd.DataFrame = decimals_as_text(batch).to_pandas(types_mapper=NULLABLE_INTEGERS.get)
     return frame
-
-
-def _decimals_as_text(batch: _Columns) -> _Columns:
-    """Decimal columns as their exact decimal text (``160.50``), read like any result cell.
-
-    pandas would hold them as ``Decimal`` objects, which no result reader takes; text keeps every
-    digit, where a float would not.
-    """
-    columns = [
-        column.cast(pa.string()) if _is_decimal(column.type) else column for column in batch.columns
-    ]
-    return type(batch).from_arrays(columns, names=batch.schema.names)
-
-
-def _is_decimal(kind: pa.DataType) -> bool:
-    if pa.types.is_dictionary(kind):
-        return _is_decimal(kind.value_type)
-    return bool(pa.types.is_decimal(kind))
