@@ -264,3 +264,15 @@ def test_egfr_falls_as_creatinine_rises_whatever_the_unit(
     assert at_high < at_low
     in_mg_dl = _derived(lab, f"{low * TO_MG_DL!r} mg/dL", age, sex)
     assert in_mg_dl == pytest.approx(at_low, rel=1e-9)
+
+
+def test_a_zero_creatinine_derives_no_egfr() -> None:
+    result = b12lab.classify(b12="500 ng/L", creatinine="0 umol/L", age=50, sex="F")
+    assert "egfr" not in result.markers
+    assert result.notes == (
+        "eGFR not derived from creatinine (CKD-EPI 2021 creatinine equation): "
+        "creatinine is not above zero",
+    )
+    below = b12lab.classify(b12="500 ng/L", creatinine="<10 umol/L", age=50, sex="F")
+    assert below.markers["egfr"].censoring == ">"
+    assert below.markers["egfr"].band == "not_reduced"

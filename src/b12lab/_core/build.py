@@ -21,7 +21,13 @@ from b12lab._core.categories import Category, Censoring, Interpretation
 from b12lab._core.cells import ParsedColumn
 from b12lab._core.columns import PREFIX
 from b12lab._core.derivation import Derivation
-from b12lab._core.kidney import AGE_BELOW_MINIMUM, AGE_MISSING, SEX_MISSING, Equation
+from b12lab._core.kidney import (
+    AGE_BELOW_MINIMUM,
+    AGE_MISSING,
+    NO_CREATININE,
+    SEX_MISSING,
+    Equation,
+)
 from b12lab._core.measurements import Measurement
 from b12lab._core.observations import comparison_basis
 from b12lab._core.pipeline import Outcome
@@ -512,6 +518,7 @@ def _withheld_note(equation: Equation, why: int) -> str:
             (AGE_MISSING, "age not given"),
             (AGE_BELOW_MINIMUM, f"age under {equation.min_age:g} years"),
             (SEX_MISSING, "sex not given"),
+            (NO_CREATININE, "creatinine is not above zero"),
         )
         if why & bit
     ]

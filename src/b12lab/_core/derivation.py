@@ -19,7 +19,7 @@ from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Censoring
 from b12lab._core.cells import ParsedColumn
 from b12lab._core.engine import BoolArray, Context, FloatArray, IntArray, Interval
-from b12lab._core.kidney import Equation, egfr_interval, withheld
+from b12lab._core.kidney import NO_CREATININE, Equation, egfr_interval, withheld
 from b12lab._core.observations import Observed
 
 __all__ = ["Derivation", "derive"]
@@ -60,6 +60,8 @@ def derive(
     empty_cells = ~base.observed.interval.present & ~cell_errors
     wanted = creatinine.observed.present & empty_cells[base.rows]
     why = np.where(wanted, withheld(context.age, context.sex, equation), 0).astype(np.int16)
+    nothing = creatinine.observed.interval.hi <= 0  # per cell: no value above zero allowed
+    why |= np.where(wanted & nothing[creatinine.rows], NO_CREATININE, 0).astype(np.int16)
     rows = np.flatnonzero(wanted & (why == 0))
     cells, first, row_cell = _distinct(creatinine.rows[rows], context.age[rows], context.sex[rows])
     interval = egfr_interval(

@@ -37,6 +37,7 @@ __all__ = [
     "AGE_BELOW_MINIMUM",
     "AGE_MISSING",
     "EQUATIONS",
+    "NO_CREATININE",
     "SEX_MISSING",
     "Equation",
     "egfr",
@@ -47,7 +48,9 @@ __all__ = [
 EQUATIONS = {"ckd-epi-2021-creatinine": "CKD-EPI 2021 creatinine equation"}
 """The equation forms b12lab implements, by the name a table gives them, with their titles."""
 
-AGE_MISSING, AGE_BELOW_MINIMUM, SEX_MISSING = 1, 2, 4
+AGE_MISSING, AGE_BELOW_MINIMUM, SEX_MISSING, NO_CREATININE = 1, 2, 4, 8
+"""Why no eGFR is derived for a row (bits). NO_CREATININE: a creatinine of zero (or one that is at
+most zero after a censoring sign), which no kidney filters."""
 """Why no eGFR was derived for a row, as bits (0: derived, or nothing to derive from)."""
 
 _FEMALE = 0  # the context's sex code (engine.Context): 0 female, 1 male, -1 not known
