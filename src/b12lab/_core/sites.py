@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from b12lab._core.build import from_codes
+from b12lab._core.build import from_codes, labelled
 from b12lab._core.columns import PREFIX
 from b12lab._core.policy import Policy, resolve
 from b12lab.errors import ColumnError, ErrorCode, TableValidationError
@@ -168,7 +168,7 @@ def _unknown(
     )
     if known is not None:
         messages = np.where(known != "", known, messages)
-    cells[_ERROR] = pd.Categorical(messages)
+    cells[_ERROR] = labelled(np.arange(n), [str(m) for m in messages])
     return cells
 
 
@@ -197,8 +197,8 @@ def _stacked(parts: list[object], dtype: object) -> object:
     arrays = [part.array if isinstance(part, pd.Series) else part for part in parts]
     categoricals = [a for a in arrays if isinstance(a, pd.Categorical)]
     if len(categoricals) == len(arrays):
-        texts = [from_codes(c.codes, [str(t) for t in c.categories]) for c in categoricals]
-        return pd.api.types.union_categoricals(texts)  # categories as text: one dtype
+        union = pd.api.types.union_categoricals([_as_text(c) for c in categoricals])
+        return _as_text(union)  # pandas infers str categories: back to object, as build gives
     plain = [np.asarray(a) for a in arrays]
     if any(a.dtype == object for a in plain) or isinstance(dtype, pd.CategoricalDtype):
         plain = [a.astype(object) for a in plain]
@@ -209,3 +209,8 @@ def _taken(column: object, rows: npt.NDArray[np.intp]) -> object:
     if isinstance(column, pd.Categorical):
         return column.take(rows)
     return np.asarray(column)[rows]
+
+
+def _as_text(column: pd.Categorical) -> pd.Categorical:
+    """The categorical with object categories (the dtype every result column has)."""
+    return from_codes(column.codes, [str(t) for t in column.categories])
