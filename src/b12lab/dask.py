@@ -19,6 +19,8 @@ from b12lab._core.columns import PREFIX
 from b12lab._core.frame import classify_frame
 from b12lab._core.numerals import Decimal
 from b12lab._core.policy import resolve
+from b12lab._core.sites import sites
+from b12lab.errors import ColumnError
 from b12lab.tables import Table
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ def classify(
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
-    laboratory: str | Table | None = None,
+    laboratory: str | Table | Mapping[str, str | Table] | None = None,
+    laboratory_column: str | None = None,
     explain: bool = False,
     decimal: Decimal = ".",
 ) -> dd.DataFrame:
@@ -45,6 +48,8 @@ def classify(
 
     The arguments are those of :func:`b12lab.classify_frame`. Tables and column names are checked
     here, before anything is computed; per-row problems land in ``b12lab_error`` as in pandas.
+    A mapping of sites to laboratory tables (with ``laboratory_column``) is resolved here too,
+    and its loaded tables travel with the graph; each partition is grouped by site on its own.
     """
     dask_dataframe = _import_dask()
     if not isinstance(ddf, dask_dataframe.DataFrame):
@@ -52,12 +57,28 @@ def classify(
             f"b12lab.dask.classify expects a dask.dataframe.DataFrame, got {type(ddf).__name__}; "
             "for a pandas DataFrame use b12lab.classify_frame"
         )
-    policy = resolve(table, laboratory)
+    if isinstance(laboratory, Mapping):
+        chosen = sites(table, laboratory, laboratory_column)
+        if chosen.column not in ddf.columns:
+            raise ColumnError(
+                f"laboratory_column {chosen.column!r} is not a column of the data",
+                columns=(str(chosen.column),),
+            )
+        policy = next(iter(chosen.policies.values()))
+        lab: Table | dict[str, Table] | None = {
+            site: site_policy.laboratory
+            for site, site_policy in chosen.policies.items()
+            if site_policy.laboratory is not None
+        }
+    else:
+        policy = resolve(table, laboratory)
+        lab = policy.laboratory
     options: dict[str, Any] = {
         "columns": dict(columns) if columns is not None else None,
         "units": dict(units) if units is not None else None,
         "table": policy.table,
-        "laboratory": policy.laboratory,
+        "laboratory": lab,
+        "laboratory_column": laboratory_column,
         "explain": explain,
         "decimal": decimal,
     }
@@ -111,7 +132,8 @@ def _classify_partition(
     columns: Mapping[str, str] | None,
     units: Mapping[str, str] | None,
     table: Table,
-    laboratory: Table | None,
+    laboratory: Table | Mapping[str, Table] | None,
+    laboratory_column: str | None,
     explain: bool,
     decimal: Decimal,
     dtypes: Mapping[str, Any],
@@ -127,6 +149,7 @@ def _classify_partition(
         units=units,
         table=table,
         laboratory=laboratory,
+        laboratory_column=laboratory_column,
         explain=explain,
         decimal=decimal,
     )

@@ -74,6 +74,8 @@ class ErrorCode(enum.StrEnum):
     REPEATED_HEADER = "repeated_header"
     DUPLICATE_RESULT = "duplicate_result"
     NO_KNOWN_TEST = "no_known_test"
+    UNKNOWN_LABORATORY = "unknown_laboratory"
+    """A row's site (``laboratory_column``) is missing or has no table in ``laboratory=``."""
 
 
 class B12LabError(Exception):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from b12lab._core import build
@@ -24,6 +25,7 @@ from b12lab._core.interchange import arrow_input
 from b12lab._core.numerals import Decimal
 from b12lab._core.pipeline import Inputs, ResultColumn, run
 from b12lab._core.policy import Policy, resolve
+from b12lab._core.sites import Sites, classify_sites, sites
 from b12lab.errors import ColumnError, UnusedColumnWarning
 from b12lab.tables import Table
 
@@ -37,7 +39,8 @@ def classify_frame(
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
-    laboratory: str | Table | None = None,
+    laboratory: str | Table | Mapping[str, str | Table] | None = None,
+    laboratory_column: str | None = None,
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
@@ -51,7 +54,8 @@ def classify_frame(
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
-    laboratory: str | Table | None = None,
+    laboratory: str | Table | Mapping[str, str | Table] | None = None,
+    laboratory_column: str | None = None,
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
@@ -64,7 +68,8 @@ def classify_frame(
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     table: str | Table | None = None,
-    laboratory: str | Table | None = None,
+    laboratory: str | Table | Mapping[str, str | Table] | None = None,
+    laboratory_column: str | None = None,
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
@@ -87,8 +92,24 @@ def classify_frame(
     ``row_errors`` marks rows already known to be unusable (a ragged line in a file, say): they
     keep their place, get that error, and no category. A column that looks like a result but is
     not read gives an :class:`~b12lab.errors.UnusedColumnWarning`.
+
+    ``laboratory`` may map sites to laboratory tables (``{"SITE-A": table_a, "SITE-B":
+    "generic-us-lab@2"}``) when ``laboratory_column`` names the column holding each row's site:
+    each row is then classified with its site's table, and ``b12lab_laboratory`` says which. A
+    row whose site is missing or not in the mapping gets an ``unknown_laboratory`` error.
     """
-    policy = resolve(table, laboratory)
+    policy: Policy | Sites
+    if isinstance(laboratory, Mapping):
+        policy = sites(table, laboratory, laboratory_column)
+    elif laboratory_column is not None:
+        raise ColumnError(
+            f"laboratory_column={laboratory_column!r} names a column of sites, but laboratory= "
+            "is not a mapping of sites to laboratory tables; give laboratory={'SITE': table, "
+            "...}, or leave laboratory_column= out",
+            columns=(laboratory_column,),
+        )
+    else:
+        policy = resolve(table, laboratory)
     options = _Options(units or {}, explain, decimal, row_errors)
     if isinstance(df, pd.DataFrame):
         found, unit_columns = _find_columns(list(df.columns), columns or {})
@@ -98,6 +119,8 @@ def classify_frame(
     arrow = arrow_input(df)
     found, unit_columns = _find_columns(arrow.names, columns or {})
     read = [str(column) for column, _ in found.values()] + list(map(str, unit_columns.values()))
+    if isinstance(policy, Sites) and str(policy.column) in arrow.names:
+        read.append(str(policy.column))
     return arrow.returned(_results(arrow.frame(read), found, unit_columns, policy, options))
 
 
@@ -113,10 +136,18 @@ def _results(
     df: pd.DataFrame,
     found: Mapping[str, tuple[Hashable, str | None]],
     unit_columns: Mapping[str, Hashable],
-    policy: Policy,
+    policy: Policy | Sites,
     options: _Options,
 ) -> pd.DataFrame:
     """The ``b12lab_*`` columns for the rows of ``df``, on its index."""
+    if isinstance(policy, Sites):
+
+        def one_site(
+            rows: pd.DataFrame, site: Policy, known: npt.NDArray[np.object_] | None
+        ) -> pd.DataFrame:
+            return _results(rows, found, unit_columns, site, replace(options, row_errors=known))
+
+        return classify_sites(df, policy, options.row_errors, one_site)
     given_units = {get_analyte(name).name: unit for name, unit in options.units.items()}
     results = {
         analyte: ResultColumn(

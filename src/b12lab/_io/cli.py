@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from b12lab._core.policy import Policy
     from b12lab._io.reading import Chunk
+    from b12lab.tables import Table
 
 __all__ = ["main"]
 
@@ -283,6 +284,13 @@ def _parser() -> argparse.ArgumentParser:
         "--table", default=None, help=f"table id or id@version (default: {DEFAULT_TABLE})"
     )
     _add_column_options(classify)
+    classify.add_argument(
+        "--laboratory-column",
+        default=None,
+        metavar="COLUMN",
+        help="column naming each row's site; each site's table is given as --laboratory "
+        "SITE=TABLE, and a row of any other site gets an unknown_laboratory error",
+    )
     classify.add_argument("--strict", action="store_true", help="exit 1 if any row has an error")
     classify.add_argument(
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
@@ -351,7 +359,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_column_options(command: argparse.ArgumentParser) -> None:
     """The laboratory table and how columns are read: the same for every command that reads."""
-    command.add_argument("--laboratory", default=None, help="laboratory table file or id")
+    command.add_argument(
+        "--laboratory",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="laboratory table file or id; with --laboratory-column, SITE=TABLE, repeated once "
+        "per site",
+    )
     command.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
     command.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
 
@@ -432,24 +447,21 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
-def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+def _pairs(items: Sequence[str], what: str, form: str = "ANALYTE=VALUE") -> dict[str, str]:
     pairs = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise B12LabError(f"--{what} takes ANALYTE=VALUE, got {item!r}")
+        if not sep or not key.strip() or not value.strip():
+            raise B12LabError(f"--{what} takes {form}, got {item!r}")
         pairs[key.strip()] = value.strip()
     return pairs
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from b12lab import tables
     from b12lab._core.policy import resolve
     from b12lab._io.reading import CHUNK_BYTES
 
-    laboratory = args.laboratory
-    if _laboratory_file(args) is not None:
-        laboratory = tables.load_file(laboratory)
+    laboratory = _laboratory(args)
     options: dict[str, Any] = {
         "columns": _pairs(args.map, "map"),
         "units": _pairs(args.unit, "unit"),
@@ -458,7 +470,18 @@ def _classify(args: argparse.Namespace) -> int:
         "explain": args.explain,
         "decimal": args.decimal,
     }
-    policy = resolve(options["table"], laboratory)  # an unusable table fails before any input
+    if isinstance(laboratory, dict):
+        if args.long:
+            raise B12LabError(
+                "--laboratory-column is not supported with --long; classify each site's "
+                "export apart, with its own --laboratory"
+            )
+        options["laboratory_column"] = args.laboratory_column
+        for site_table in laboratory.values():  # an unusable table fails before any input
+            resolve(options["table"], site_table)
+        policy = resolve(options["table"], None)
+    else:
+        policy = resolve(options["table"], laboratory)  # an unusable table fails before input
     with _input_file(args.input) as (source, input_sha256):
         chunk_bytes = args.chunk_bytes or CHUNK_BYTES
         reading = argparse.Namespace(**{**vars(args), "input": source, "chunk_bytes": chunk_bytes})
@@ -467,15 +490,14 @@ def _classify(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     """The matrix and a summary on standard output; the changed rows to ``-o``."""
-    from b12lab import tables
     from b12lab._core.policy import resolve
     from b12lab._io.diff import diff, matrix_text
     from b12lab._io.reading import CHUNK_BYTES, read_chunks
     from b12lab._io.writing import writer
 
-    laboratory = args.laboratory
-    if _laboratory_file(args) is not None:
-        laboratory = tables.load_file(laboratory)
+    laboratory = _laboratory(args)
+    if isinstance(laboratory, dict):  # pragma: no cover - diff has no --laboratory-column
+        raise B12LabError("diff takes one --laboratory")
     for table in (args.table, args.against):
         resolve(table, laboratory)  # an unusable table fails before any input
     with (
@@ -679,12 +701,13 @@ def _record_maker(
     from b12lab._io.writing import output_format
 
     output = args.output
+    sites = getattr(args, "laboratory_column", None) is not None
 
     def make(progress: Progress) -> dict[str, Any]:
         return run_record(
             version=__version__,
             table=policy.table,
-            laboratory=policy.laboratory,
+            laboratory=None if sites else policy.laboratory,  # sites: in the options
             laboratory_path=_laboratory_file(args),
             options=_record_options(args),
             input_name=args.input,
@@ -703,10 +726,37 @@ def _record_maker(
     return make
 
 
+def _laboratory(args: argparse.Namespace) -> str | Table | dict[str, str | Table] | None:
+    """``--laboratory``: one table (loaded if a file), or with ``--laboratory-column`` a table
+    per site, from its ``SITE=TABLE`` options."""
+    from b12lab import tables
+
+    given: list[str] = args.laboratory
+    column = getattr(args, "laboratory_column", None)
+    if column is None:
+        if len(given) > 1:
+            raise B12LabError(
+                f"--laboratory was given {len(given)} times; give it once, or give "
+                "--laboratory-column COLUMN and one --laboratory SITE=TABLE per site"
+            )
+        path = _laboratory_file(args)
+        return tables.load_file(path) if path is not None else (given[0] if given else None)
+    if not given:
+        raise B12LabError(
+            f"--laboratory-column {column} needs one --laboratory SITE=TABLE per site"
+        )
+    sites: dict[str, str | Table] = {}
+    for site, name in _pairs(given, "laboratory", "SITE=TABLE").items():
+        sites[site] = tables.load_file(name) if Path(name).suffix == ".toml" else name
+    return sites
+
+
 def _laboratory_file(args: argparse.Namespace) -> str | None:
-    """``--laboratory`` as given, if it names a table file rather than a shipped table."""
-    given: str | None = args.laboratory
-    return given if given is not None and Path(given).suffix == ".toml" else None
+    """``--laboratory`` as given, if it names one table file rather than a shipped table."""
+    given: list[str] = args.laboratory
+    if getattr(args, "laboratory_column", None) is not None or len(given) != 1:
+        return None
+    return given[0] if Path(given[0]).suffix == ".toml" else None
 
 
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -725,6 +775,16 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
         "strict": args.strict,
         "keep_formulas": args.keep_formulas,
         "long": long if args.long else None,
+    } | _site_options(args)
+
+
+def _site_options(args: argparse.Namespace) -> dict[str, Any]:
+    """With --laboratory-column: the column and each site's table as given (none otherwise)."""
+    if getattr(args, "laboratory_column", None) is None:
+        return {}
+    return {
+        "laboratory_column": args.laboratory_column,
+        "laboratory": _pairs(args.laboratory, "laboratory", "SITE=TABLE"),
     }
 
 
