@@ -89,7 +89,7 @@ _RULE_SHIFT = 4  # rule codes run from CROSS_CHECKED (-4)
 _ENUMERATION_SOURCE = "b12lab interval rule: a censored result is read in every band it may lie in"
 
 
-def _censored_reason(policy: Policy, analyte: str, low: int, high: int) -> Reason:
+def _censored_reason(policy: Policy, analyte: str) -> Reason:
     supplier = policy.suppliers[analyte].key
     return Reason(
         rule=None,
@@ -155,7 +155,7 @@ def _reasons(policy: Policy, why: _Why) -> tuple[Reason, ...]:
     else:
         reasons.append(_rule_reason(policy, deciding))
     if _schema(policy) < 2:  # later tables quote each censored result with the row's results
-        reasons += [_censored_reason(policy, a, low, high) for a, low, high in why.spanning]
+        reasons += [_censored_reason(policy, analyte) for analyte, _, _ in why.spanning]
     return tuple(reasons)
 
 
@@ -279,9 +279,6 @@ def _cited(policy: Policy) -> dict[str, npt.NDArray[np.bool_]]:
     return cited
 
 
-IntArray = npt.NDArray[np.int16]
-
-
 def _relation(policy: Policy, analyte: str, stratum: int, code: int, basis: int) -> str:
     """A band's extent in the unit the result was compared in: "below 133 pmol/L"."""
     variable = policy.bands[analyte]
@@ -322,7 +319,7 @@ def _band_words(
 
 def _given_texts(
     outcome: Outcome, analyte: str, variable: engine.CompiledVariable | None = None
-) -> tuple[npt.NDArray[np.object_], IntArray]:
+) -> tuple[npt.NDArray[np.object_], engine.IntArray]:
     """Per distinct cell: the result as reported (with its value in the unit it was compared
     in, when that differs), and the index of that unit; formatted as arrays, not cell by cell."""
     column = outcome.parsed[analyte]

@@ -123,9 +123,7 @@ def implausible(policy: Policy, observed: Observed) -> BoolArray:
 def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context) -> Evaluation:
     """Band every variable, then apply the table's rules and flags (and the laboratory's flags)."""
     n = context.age.shape[0]
-    namespace = _namespace(policy.variables, observed, context, n)
-    for name in policy.absent:  # the laboratory table has no bands for it: no result
-        namespace.codes[name] = np.full(n, engine.MISSING, dtype=np.int16)  # type: ignore[index]
+    namespace = _namespace(policy.variables, observed, context, n, absent=policy.absent)
     decision = _decide(policy.table, policy.compiled, namespace, n)
     outcomes = _outcomes(
         policy.table.model.flags, policy.table, namespace, policy.compiled, decision
@@ -250,8 +248,14 @@ def _namespace(
     observed: Mapping[str, Observed],
     context: Context,
     n: int,
+    *,
+    absent: frozenset[str] = frozenset(),
 ) -> Namespace:
+    """Band codes of each variable; ``absent`` variables (a laboratory table without their
+    bands) read as no result."""
     codes = _context_codes(context)
+    for name in absent:
+        codes[name] = np.full(n, engine.MISSING, dtype=np.int16)
     strata = {}
     spans = {}
     for name, variable in variables.items():
