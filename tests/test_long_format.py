@@ -525,6 +525,25 @@ def test_times_with_offsets_are_compared_in_utc() -> None:
     assert list(starts) == [pd.Timestamp("2024-09-30 11:46", tz="UTC")] * 2
 
 
+@pytest.mark.parametrize("time_format", [None, ISO])
+def test_summer_and_winter_offsets_in_one_column_are_read_in_utc(time_format: str | None) -> None:
+    one_patient = _sites(["2024-03-30T23:30+00:00", "2024-03-31T09:30+01:00", "2024-04-02T08:00Z"])
+    one_patient["patient_id"] = "P0"
+    out = classify_long(one_patient, time="collected", time_format=time_format, window="12h")
+    assert list(out["b12lab_error"]) == ["", ""]
+    assert list(out["b12lab_group_start"]) == [
+        pd.Timestamp("2024-03-30 23:30", tz="UTC"),
+        pd.Timestamp("2024-04-02 08:00", tz="UTC"),
+    ]
+
+
+@pytest.mark.parametrize("time_format", [None, ISO])
+def test_times_with_and_without_offsets_are_refused(time_format: str | None) -> None:
+    times = ["2024-03-31T09:30+01:00", "2024-03-30T23:30+00:00", "2024-04-02T08:00"]
+    with pytest.raises(b12lab.ColumnError, match="mixes times with and without a UTC offset"):
+        classify_long(_sites(times), time="collected", time_format=time_format)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

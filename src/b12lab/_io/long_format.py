@@ -27,6 +27,7 @@ import datetime
 import functools
 import re
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -350,7 +351,7 @@ def _times(
     if not failed.any():
         return _parsed_times(raw, column), unread
     usable = _parsed_times(raw.where(~failed), column)
-    times = usable.fillna(pd.to_datetime(raw.where(failed), format="ISO8601", errors="coerce"))
+    times = usable.fillna(_datetimes(raw.where(failed), "ISO8601", column, coerce=True))
     return times, unread
 
 
@@ -358,9 +359,9 @@ def _parsed_times(raw: pd.Series, column: str) -> pd.Series:
     """Times as datetimes; an unreadable one is named by its row, never by its content (a
     collection time can identify a patient)."""
     try:
-        parsed: pd.Series = pd.to_datetime(raw, format="ISO8601")
+        parsed = _datetimes(raw, "ISO8601", column, coerce=False)
     except (ValueError, TypeError, OverflowError) as exc:
-        coerced = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+        coerced = _datetimes(raw, "ISO8601", column, coerce=True)
         unreadable = np.flatnonzero((coerced.isna() & raw.notna()).to_numpy())
         where = f" (row {int(unreadable[0]) + 1} of the export)" if unreadable.size else ""
         raise ColumnError(
@@ -370,6 +371,36 @@ def _parsed_times(raw: pd.Series, column: str) -> pd.Series:
             column=column,
         ) from exc
     return parsed
+
+
+_OFFSET_AT_END = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+"""A time of day followed by a UTC offset (``08:30Z``, ``08:30:00+01:00``, ``12:46 +0100``)."""
+
+
+def _datetimes(raw: pd.Series, form: str, column: str, *, coerce: bool) -> pd.Series:
+    """``raw`` read under ``form``; times with different UTC offsets (summer and winter time in
+    one export) are read in UTC, and a column mixing times with and without an offset is
+    refused, since a time without one has no place on the same line."""
+    errors: Literal["coerce", "raise"] = "coerce" if coerce else "raise"
+    try:
+        read: pd.Series = pd.to_datetime(raw, format=form, errors=errors)
+    except ValueError as exc:
+        try:
+            read = pd.to_datetime(raw, format=form, errors=errors, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            raise exc from None
+        offset = raw.astype("string").str.strip().str.contains(_OFFSET_AT_END, na=False)
+        if (read.notna() & ~offset.to_numpy(dtype=bool)).any():
+            raise _mixed_offsets(column, form) from None
+    return read
+
+
+def _mixed_offsets(column: str, form: str) -> ColumnError:
+    return ColumnError(
+        f"column {column!r} mixes times with and without a UTC offset under the format "
+        f"{form!r}; give times that all carry an offset, or none",
+        column=column,
+    )
 
 
 def _time_formats(time_format: str | Sequence[str] | None, time: str | None) -> tuple[str, ...]:
@@ -453,13 +484,9 @@ def _offsets(readings: list[pd.Series], read: np.ndarray, column: str) -> bool:
 def _read_under(distinct: pd.Index, column: str, form: str) -> pd.Series:
     """``distinct`` times read under one format; NaT where it does not read."""
     try:
-        read: pd.Series = pd.to_datetime(pd.Series(distinct), format=form, errors="coerce")
-    except (ValueError, TypeError, OverflowError) as exc:  # offsets and none, in one column
-        raise ColumnError(
-            f"column {column!r} mixes times with and without a UTC offset under the format "
-            f"{form!r}; give times that all carry an offset, or none",
-            column=column,
-        ) from exc
+        read = _datetimes(pd.Series(distinct), form, column, coerce=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _mixed_offsets(column, form) from exc
     if _aware(read):
         read = read.dt.tz_convert("UTC")
     return read
