@@ -60,7 +60,7 @@ def html(
 
     require_matplotlib()  # before reading: a missing extra is the first thing to hear
     source = read_source(data, delimiter=delimiter, encoding=encoding)
-    text, said = build(
+    made = build(
         source,
         table=table,
         laboratory=laboratory,
@@ -70,9 +70,9 @@ def html(
         decimal=decimal,
         options=_options(columns, units, decimal, delimiter, encoding),
     )
-    for warning in said:
+    for warning in made.warnings:
         warnings.warn(warning, stacklevel=2)
-    return text
+    return made.text
 
 
 def write(

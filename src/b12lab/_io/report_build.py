@@ -31,13 +31,23 @@ from b12lab._io.report_html import page
 from b12lab._io.report_plots import distribution_svg, require_matplotlib
 from b12lab._io.report_summary import Summary, summarize
 from b12lab._io.run_record import Counts, file_sha256, run_record
+from b12lab._io.writing import _umask
 from b12lab.errors import B12LabError, B12LabWarning
 from b12lab.tables import Table
 
-__all__ = ["Source", "build", "read_source", "write_text"]
+__all__ = ["Report", "Source", "build", "read_source", "write_text"]
 
 DATA_FRAME = "(data frame)"
 """The input's name in the record when rows are given as a data frame, not a file."""
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """A report's page, the warnings the rows gave (also listed in the page), and its counts."""
+
+    text: str
+    warnings: list[Warning]
+    summary: Summary
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,8 +97,8 @@ def build(
     options: Mapping[str, Any] | None = None,
     laboratory_path: str | None = None,
     output_name: str = "-",
-) -> tuple[str, list[Warning]]:
-    """The report's HTML text, and the warnings the rows gave (also listed in the report).
+) -> Report:
+    """The report of ``source``'s rows, classified under ``table`` (and ``against``).
 
     ``long`` holds :func:`b12lab.classify_long`'s options for a long export (``against`` is
     then refused); ``options`` are recorded in the run record as given.
@@ -96,8 +106,8 @@ def build(
     require_matplotlib()  # before any work: a missing extra is the first thing to hear
     if long is not None and against is not None:
         raise B12LabError(
-            "a comparison with another table (against) needs one patient per row; "
-            "classify_long the export first and compare the tables on its rows"
+            "a comparison with another table (against, --against) needs one patient per row; "
+            "it cannot be made on a long export (--long)"
         )
     policy = resolve(table, laboratory)
     compared = None if against is None else resolve(against, laboratory)
@@ -136,7 +146,7 @@ def build(
         counts=_counts(source, summary, [str(warning) for warning in said]),
     )
     figures = {d.analyte: distribution_svg(d) for d in summary.distributions}
-    return page(summary, figures, record, comparison), said
+    return Report(page(summary, figures, record, comparison), said, summary)
 
 
 def _classified(
@@ -187,11 +197,13 @@ def _distinct(caught: list[warnings.WarningMessage]) -> list[Warning]:
 
 def write_text(path: Path, text: str) -> Path:
     """``text`` to ``path`` through a temporary file in the same folder, then renamed: the
-    file appears whole or not at all."""
+    file appears whole or not at all, with the permissions the umask gives a new file (the
+    temporary file is private until then)."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
