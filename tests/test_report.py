@@ -341,3 +341,40 @@ def test_cli_bad_input_is_one_clear_message(
     assert said in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_laboratory_file_with_markup_in_its_wording(tmp_path: Path) -> None:
+    """A table file is the user's text too: a stratum's name and a band's edges come through
+    escaped, and a $ is a dollar sign, not mathematics."""
+    source = (ROOT / "tests" / "fixtures" / "tables" / "sex-stratified-lab.toml").read_text(
+        encoding="utf-8"
+    )
+    odd = f"{HOSTILE} $x$ & men"
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        source.replace('sex = "male"\n', f'sex = "male"\nname = "{odd}"\n', 1), encoding="utf-8"
+    )
+    data = tmp_path / "labs.csv"
+    data.write_text("b12,hcy,sex\n160 pg/mL,14 umol/L,male\n400 pmol/L,9 umol/L,female\n")
+    out = tmp_path / "report.html"
+    assert main(["report", str(data), "-o", str(out), "--laboratory", str(lab)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "<script" not in text
+    hcy = _analyte_block(text, "hcy")
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; $x$ &amp; men"
+    assert f"{escaped}: <span" in hcy  # the bands listed under the stratum's name
+    assert escaped in hcy[hcy.index("<svg") :]  # and in the figure's legend, as text
+    assert "stratum 2 of 2" in hcy  # a stratum without a name is named by its place
+    assert f"from {lab}" in text  # the record names the laboratory table's file
+
+
+def test_cli_report_to_standard_output(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert main(["report", str(EXAMPLE), "-o", "-"]) == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out.startswith(b"<!DOCTYPE html>")
+    assert b"report written to standard output" in captured.err
+
+
+def test_data_that_is_neither_a_frame_nor_a_path() -> None:
+    with pytest.raises(TypeError, match="to_pandas"):
+        report.html([{"b12": "160 pg/mL"}])  # type: ignore[arg-type]

@@ -445,7 +445,11 @@ def _add_report_command(commands: Any, epilog: str) -> None:
         "input", help="CSV or .parquet file, one patient per row; - reads standard input"
     )
     command.add_argument(
-        "-o", "--output", required=True, type=Path, help="the HTML file to write, e.g. report.html"
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="the HTML file to write, e.g. report.html; - writes to standard output",
     )
     command.add_argument(
         "--table", default=None, help="table id or id@version (default: the default table)"
@@ -607,7 +611,10 @@ def _report(args: argparse.Namespace) -> int:
             output_name=str(args.output),
         )
     _stop_if_terminated()
-    write_text(args.output, made.text)
+    if str(args.output) == "-":
+        _standard_output().write(made.text.encode("utf-8"))
+    else:
+        write_text(args.output, made.text)
     summary = made.summary
     _summary(
         Progress(
@@ -619,7 +626,8 @@ def _report(args: argparse.Namespace) -> int:
             warnings=[str(warning) for warning in made.warnings],
         )
     )
-    print(f"b12lab: report written to {args.output}", file=sys.stderr)
+    where = "standard output" if str(args.output) == "-" else args.output
+    print(f"b12lab: report written to {where}", file=sys.stderr)
     return EXIT_OK
 
 

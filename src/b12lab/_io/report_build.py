@@ -74,6 +74,11 @@ def read_source(
     copy (standard input)."""
     if isinstance(data, pd.DataFrame):
         return Source(data, None, DATA_FRAME if name is None else name, sha256 or "")
+    if not isinstance(data, str | os.PathLike):
+        raise TypeError(
+            f"a report reads a pandas DataFrame or the path of a CSV or Parquet file, not "
+            f"{type(data).__name__}; convert Arrow data with .to_pandas()"
+        )
     path = Path(data)
     if sha256 is None:
         with open(path, "rb") as file:
