@@ -101,6 +101,13 @@ def test_a_page_that_needs_nothing_else(page: str, parsed: Page) -> None:
     assert "http" not in page  # not even a namespace URL or a table's citation
 
 
+def test_figures_never_share_an_id_and_refer_only_to_their_own(page: str, parsed: Page) -> None:
+    ids = [value for _, name, value in parsed.attributes if name == "id"]
+    assert len(ids) == len(set(ids)) > 100
+    referred = re.findall(r'href="#([^"]+)"|url\(#([^)]+)\)', page)
+    assert {a or b for a, b in referred} <= set(ids)
+
+
 def test_categories_are_counted_as_classify_frame_counts_them(parsed: Page) -> None:
     expected = Counter(str(c) for c in _classified(table=NEW)["b12lab_category"] if str(c))
     shown = parsed.counts("categories")
@@ -261,11 +268,11 @@ def test_only_references_inside_a_figure_are_kept() -> None:
         '<image xlink:href="https://cdn.example/x.png"/><use xlink:href="#m1"/>'
         "<a href='http://example.org'>a</a></svg>"
     )
-    cleaned = inline_svg(svg)
+    cleaned = inline_svg(svg, prefix="f")
     assert cleaned.startswith("<svg")
     assert "http" not in cleaned
     assert "metadata" not in cleaned
-    assert 'xlink:href="#m1"' in cleaned
+    assert 'xlink:href="#f-m1"' in cleaned
 
 
 def test_without_matplotlib_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,13 +82,13 @@ def distribution_svg(distribution: Distribution) -> str | None:
         axes.set_ylabel("results")
         text = io.StringIO()
         figure.savefig(text, format="svg", metadata={"Date": None, "Creator": None})
-    return inline_svg(text.getvalue())
+    return inline_svg(text.getvalue(), prefix=f"figure-{distribution.analyte}")
 
 
 @contextmanager
 def _style(salt: str) -> Iterator[None]:
-    """The report's style while one figure is drawn and saved; ``svg.hashsalt`` gives each
-    figure its own, repeatable element ids, so figures on one page never share an id."""
+    """The report's style while one figure is drawn and saved; a fixed ``svg.hashsalt`` makes
+    the element ids repeatable (matplotlib draws a random one otherwise)."""
     from matplotlib import rc_context
 
     style: dict[Any, Any] = {**_STYLE, "svg.hashsalt": f"b12lab-{salt}"}
@@ -156,7 +156,14 @@ def _edges(axes: Axes, distribution: Distribution) -> None:
     if distribution.strata:
         _band_labels(axes, distribution.strata[0].edges, distribution.strata[0].labels)
     if many:
-        axes.legend(title="band edges by stratum", fontsize=8, title_fontsize=8, loc="center right")
+        axes.legend(  # beside the plot, where it hides no bar
+            title="band edges by stratum",
+            fontsize=8,
+            title_fontsize=8,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+        )
 
 
 def _band_labels(axes: Axes, edges: tuple[float, ...], labels: tuple[str, ...]) -> None:
@@ -181,16 +188,20 @@ def _band_labels(axes: Axes, edges: tuple[float, ...], labels: tuple[str, ...]) 
         )
 
 
-def inline_svg(document: str) -> str:
+def inline_svg(document: str, *, prefix: str) -> str:
     """An SVG document as an element to put in an HTML page: from ``<svg`` on, without its
-    metadata and namespace declarations (HTML gives inline SVG its namespace), and with only
-    in-figure references (``#id``): any other ``href`` or ``src`` is removed."""
+    metadata and namespace declarations (HTML gives inline SVG its namespace), with only
+    in-figure references (``#id``; any other ``href`` or ``src`` is removed), and with every id
+    and reference to one prefixed, so that figures on one page never share an id."""
     start = document.find("<svg")
     if start < 0:
         raise ValueError("not an SVG document")  # pragma: no cover - matplotlib wrote it
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", document[start:], flags=re.DOTALL)
     svg = _NAMESPACE.sub("", svg)
-    return _HREF.sub(_internal_only, svg)
+    svg = _HREF.sub(_internal_only, svg)
+    svg = re.sub(r'(\sid=")', rf"\g<1>{prefix}-", svg)
+    svg = re.sub(r'(\s(?:xlink:)?href=["\']#)', rf"\g<1>{prefix}-", svg)
+    return re.sub(r"url\(#", f"url(#{prefix}-", svg)
 
 
 def _internal_only(match: re.Match[str]) -> str:
