@@ -73,6 +73,7 @@ PUBLIC = [
     "MarkerResult",
     "Measurement",
     "MeasurementError",
+    "MissingDependencyError",
     "Reason",
     "Result",
     "TableError",
@@ -91,6 +92,7 @@ PUBLIC = [
     "measure",
     "normalize",
     "registry",
+    "report",
     "tables",
 ]
 

@@ -15,7 +15,7 @@ from b12lab import errors  # the exception tree imports nothing heavy
 from b12lab._io.pandas_hook import register_accessor
 
 if TYPE_CHECKING:
-    from b12lab import tables
+    from b12lab import report, tables
     from b12lab._core.analytes import ANALYTES, Analyte
     from b12lab._core.categories import Category, Censoring, Interpretation
     from b12lab._core.frame import classify_frame
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         InputFileError,
         InvalidValueError,
         MeasurementError,
+        MissingDependencyError,
         TableError,
         TableIntegrityError,
         TableNotFoundError,
@@ -67,6 +68,7 @@ __all__ = [
     "MarkerResult",
     "Measurement",
     "MeasurementError",
+    "MissingDependencyError",
     "Reason",
     "Result",
     "TableError",
@@ -85,6 +87,7 @@ __all__ = [
     "measure",
     "normalize",
     "registry",
+    "report",
     "tables",
 ]
 
@@ -117,8 +120,8 @@ def __getattr__(name: str) -> Any:
     """Load a public name on first use and keep it, so the next lookup is a plain one."""
     if name == "__version__":
         value: Any = _version()
-    elif name == "tables":
-        value = importlib.import_module("b12lab.tables")
+    elif name in ("tables", "report"):
+        value = importlib.import_module(f"b12lab.{name}")
     elif name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name]), name)
     else:

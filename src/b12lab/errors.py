@@ -12,6 +12,7 @@ b12lab::
     │   └── ImplausibleValueError              outside the table's ``absolute`` plausibility limits
     ├── ConflictingContextError (ValueError)   context that contradicts itself (pregnant and male)
     ├── InputFileError (ValueError)            a file cannot be read as a table
+    ├── MissingDependencyError (ImportError)   an optional feature's library is not installed
     ├── UnknownAnalyteError (LookupError)      an analyte name b12lab does not know
     ├── ColumnError (LookupError)              a data frame or file lacks a column it needs
     └── TableError                             a reference table cannot be used
@@ -43,6 +44,7 @@ __all__ = [
     "InputFileError",
     "InvalidValueError",
     "MeasurementError",
+    "MissingDependencyError",
     "TableError",
     "TableIntegrityError",
     "TableNotFoundError",
@@ -159,6 +161,11 @@ class InputFileError(B12LabError, ValueError):
     """A file cannot be read as a table: undecodable bytes, no header, an unclear delimiter."""
 
     code = ErrorCode.UNREADABLE_FILE
+
+
+class MissingDependencyError(B12LabError, ImportError):
+    """An optional feature needs a library that is not installed; the message names the extra
+    that brings it (``pip install 'b12lab[report]'``)."""
 
 
 class B12LabWarning(UserWarning):

@@ -295,34 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
     )
-    long = classify.add_argument_group("long format (one row per result; read whole)")
-    long.add_argument("--long", action="store_true", help="input has one row per result")
-    long.add_argument(
-        "--patient",
-        default=None,
-        help="patient or specimen id column (default: patient_id, mrn, ...)",
-    )
-    long.add_argument(
-        "--time", default=None, help="collection time column (default: collection_datetime, ...)"
-    )
-    long.add_argument(
-        "--time-format",
-        action="append",
-        default=None,
-        metavar="FORMAT",
-        help="how --time is written, in strptime codes, e.g. '%%d.%%m.%%Y %%H:%%M'; repeat for "
-        "sites that differ (ISO8601 names ISO 8601; default: ISO 8601 only)",
-    )
-    long.add_argument(
-        "--window", default=None, help="results within this of a visit's first, e.g. 24h"
-    )
-    long.add_argument(
-        "--test", default=None, help="test code (LOINC) or name column (default: test, loinc, ...)"
-    )
-    long.add_argument("--value", default=None, help="result column (default: value, result, ...)")
-    long.add_argument(
-        "--unit-column", default=None, help="unit column, if units are apart (default: unit, ...)"
-    )
+    _add_long_options(classify)
     _add_dialect_options(classify)
     classify.add_argument(
         "--keep-formulas",
@@ -339,6 +312,7 @@ def _parser() -> argparse.ArgumentParser:
     classify.set_defaults(run=_classify)
 
     _add_diff_command(commands, epilog)
+    _add_report_command(commands, epilog)
 
     listing = commands.add_parser("tables", help="list shipped tables, or show one")
     listing.add_argument("table", nargs="?", help="table id or id@version to show")
@@ -369,6 +343,38 @@ def _add_column_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--map", action="append", default=[], metavar="ANALYTE=COLUMN")
     command.add_argument("--unit", action="append", default=[], metavar="ANALYTE=UNIT")
+
+
+def _add_long_options(command: argparse.ArgumentParser) -> None:
+    """``--long`` and the columns of a long export: the same for every command that reads."""
+    long = command.add_argument_group("long format (one row per result; read whole)")
+    long.add_argument("--long", action="store_true", help="input has one row per result")
+    long.add_argument(
+        "--patient",
+        default=None,
+        help="patient or specimen id column (default: patient_id, mrn, ...)",
+    )
+    long.add_argument(
+        "--time", default=None, help="collection time column (default: collection_datetime, ...)"
+    )
+    long.add_argument(
+        "--time-format",
+        action="append",
+        default=None,
+        metavar="FORMAT",
+        help="how --time is written, in strptime codes, e.g. '%%d.%%m.%%Y %%H:%%M'; repeat for "
+        "sites that differ (ISO8601 names ISO 8601; default: ISO 8601 only)",
+    )
+    long.add_argument(
+        "--window", default=None, help="results within this of a visit's first, e.g. 24h"
+    )
+    long.add_argument(
+        "--test", default=None, help="test code (LOINC) or name column (default: test, loinc, ...)"
+    )
+    long.add_argument("--value", default=None, help="result column (default: value, result, ...)")
+    long.add_argument(
+        "--unit-column", default=None, help="unit column, if units are apart (default: unit, ...)"
+    )
 
 
 def _add_dialect_options(command: argparse.ArgumentParser) -> None:
@@ -419,6 +425,44 @@ def _add_diff_command(commands: Any, epilog: str) -> None:
     _add_column_options(command)
     _add_dialect_options(command)
     command.set_defaults(run=_diff)
+
+
+def _add_report_command(commands: Any, epilog: str) -> None:
+    """``b12lab report``: one self-contained HTML page of a file's results."""
+    command = commands.add_parser(
+        "report",
+        help="write an offline HTML report of a file's results",
+        description="Classify every row of a CSV or Parquet file and write one HTML page that\n"
+        "opens with no network: counts by category and error, each analyte's distribution\n"
+        "with the table's band edges, flags, the run record and, with --against, how the\n"
+        "categories move to another table. Aggregates only: no identifier, no row's values.\n"
+        "The figures need matplotlib: pip install 'b12lab[report]'. The whole file is read\n"
+        "into memory at once.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument(
+        "input", help="CSV or .parquet file, one patient per row; - reads standard input"
+    )
+    command.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="the HTML file to write, e.g. report.html; - writes to standard output",
+    )
+    command.add_argument(
+        "--table", default=None, help="table id or id@version (default: the default table)"
+    )
+    command.add_argument(
+        "--against",
+        default=None,
+        help="also show how each row's category moves to this table (id@version)",
+    )
+    _add_column_options(command)
+    _add_long_options(command)
+    _add_dialect_options(command)
+    command.set_defaults(run=_report)
 
 
 def _file_output(text: str) -> Path:
@@ -529,6 +573,91 @@ def _diff(args: argparse.Namespace) -> int:
     print(matrix_text(result))
     print(_diff_summary(len(whole.frame), result.moved, len(result.changed)))
     return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Write the page; a short summary on standard error, as classify gives."""
+    from b12lab._core.policy import resolve
+    from b12lab._io.report_build import build, read_source, write_text
+    from b12lab._io.report_plots import require_matplotlib
+
+    require_matplotlib()  # before any input: the missing extra is the first thing to hear
+    laboratory = _laboratory(args)
+    if isinstance(laboratory, dict):  # pragma: no cover - report has no --laboratory-column
+        raise B12LabError("report takes one --laboratory")
+    resolve(args.table, laboratory)  # an unusable table fails before any input
+    if args.against is not None:
+        resolve(args.against, laboratory)
+    with _input_file(args.input) as (path, input_sha256), _arrow_signals_off():
+        source = read_source(
+            path,
+            delimiter=args.delimiter,
+            encoding=args.encoding,
+            name=args.input,
+            sha256=input_sha256,
+        )
+        _stop_if_terminated()
+        made = build(
+            source,
+            table=args.table,
+            laboratory=laboratory,
+            against=args.against,
+            columns=_pairs(args.map, "map"),
+            units=_pairs(args.unit, "unit"),
+            decimal=args.decimal,
+            long=_long_options(args) if args.long else None,
+            options=_report_options(args),
+            laboratory_path=_laboratory_file(args),
+            output_name=str(args.output),
+        )
+    _stop_if_terminated()
+    if str(args.output) == "-":
+        _standard_output().write(made.text.encode("utf-8"))
+    else:
+        write_text(args.output, made.text)
+    summary = made.summary
+    _summary(
+        Progress(
+            total_bytes=0,
+            rows_in=len(source.frame),
+            rows=summary.rows,
+            categories={name: count for name, count in summary.categories.items() if count},
+            errors=dict(summary.errors),
+            warnings=[str(warning) for warning in made.warnings],
+        )
+    )
+    where = "standard output" if str(args.output) == "-" else args.output
+    print(f"b12lab: report written to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _long_options(args: argparse.Namespace) -> dict[str, Any]:
+    """classify_long's options, from --patient, --time and the others."""
+    return {
+        "patient": args.patient,
+        "time": args.time,
+        "time_format": args.time_format,
+        "window": args.window,
+        "test": args.test,
+        "value": args.value,
+        "unit": args.unit_column,
+    }
+
+
+def _report_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that shape a report, as given, named as classify records them."""
+    long = {
+        name: getattr(args, name)
+        for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
+    }
+    return {
+        "map": _pairs(args.map, "map"),
+        "unit": _pairs(args.unit, "unit"),
+        "decimal": args.decimal,
+        "delimiter": args.delimiter,
+        "encoding": args.encoding,
+        "long": long if args.long else None,
+    }
 
 
 def _diff_summary(rows: int, moved: int, changed: int) -> str:
