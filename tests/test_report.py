@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import sys
 from collections import Counter
@@ -181,6 +182,15 @@ def test_the_run_record_names_tables_version_and_input(page: str) -> None:
         assert tables.load(key).sha256 in page
     assert hashlib.sha256(EXAMPLE.read_bytes()).hexdigest() in page
     assert f'"b12lab_version": "{b12lab.__version__}"' in page.replace("&quot;", '"')
+
+
+def test_every_caveat_of_the_tables_used_is_shown(page: str) -> None:
+    for key in (NEW, "generic-us-lab@2"):
+        caveats = tables.load(key).model.caveats
+        assert caveats
+        for caveat in caveats:
+            assert html.escape(str(caveat)) in page, (key, caveat)
+    assert "could not be verified in the guideline text" in page
 
 
 def test_the_transition_matrix_is_diffs(parsed: Page) -> None:

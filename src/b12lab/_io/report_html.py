@@ -49,6 +49,7 @@ def page(
     draw), and ``record`` the run record, shown as it would be written beside an output."""
     sections = [
         _overview(summary, record),
+        _caveats(summary),
         _categories(summary),
         _errors(summary),
         _flags(summary),
@@ -72,7 +73,8 @@ def _overview(summary: Summary, record: Mapping[str, Any]) -> str:
     if record.get("laboratory"):
         tables.append(f"laboratory table {_cited(record['laboratory'])}")
     failed = sum(summary.errors.values())
-    links = [("categories", "Categories"), ("errors", "Errors"), ("flags", "Flags")]
+    links = [("caveats", "Caveats")] if summary.caveats else []
+    links += [("categories", "Categories"), ("errors", "Errors"), ("flags", "Flags")]
     links += [("distributions", "Distributions")]
     if "against" in record.get("options", {}):
         links.append(("transitions", "Transitions"))
@@ -99,6 +101,18 @@ def _warnings(said: Sequence[str]) -> str:
 
 def _cited(table: Mapping[str, Any]) -> str:
     return f"<code>{escape(str(table['key']))}</code>"
+
+
+def _caveats(summary: Summary) -> str:
+    """What the tables say about every result they read, such as a number not yet verified
+    against its source: a reader of the counts must see it too."""
+    if not summary.caveats:
+        return ""
+    parts = [
+        f"<h3>{escape(key)}</h3>\n<ul>{''.join(f'<li>{escape(c)}</li>' for c in caveats)}</ul>"
+        for key, caveats in summary.caveats.items()
+    ]
+    return _section("caveats", "Caveats of the tables", "\n".join(parts))
 
 
 def _categories(summary: Summary) -> str:

@@ -79,6 +79,8 @@ class Summary:
     flags: Mapping[str, int]
     flag_messages: Mapping[str, str]
     distributions: tuple[Distribution, ...]
+    caveats: Mapping[str, tuple[str, ...]]
+    """Each table's key and the caveats it gives for every result it reads."""
 
 
 def summarize(result: pd.DataFrame, policy: Policy) -> Summary:
@@ -94,6 +96,11 @@ def summarize(result: pd.DataFrame, policy: Policy) -> Summary:
             for name in ANALYTES
             if f"{PREFIX}{name}" in result.columns
         ),
+        caveats={
+            table.key: tuple(str(caveat) for caveat in table.model.caveats)
+            for table in (policy.table, policy.laboratory)
+            if table is not None and table.model.caveats
+        },
     )
 
 
