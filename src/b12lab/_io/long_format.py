@@ -41,7 +41,7 @@ from b12lab._core.numerals import Decimal
 from b12lab.errors import B12LabError, ColumnError, ErrorCode, InvalidValueError
 from b12lab.tables import Table
 
-__all__ = ["classify_long"]
+__all__ = ["classify_long", "known_tests"]
 
 _SIGNS = {"": "", "<": "<", ">": ">", "<=": "<=", "=<": "<=", "≤": "<=", ">=": ">="}
 _SIGNS |= {"=>": ">=", "≥": ">="}
@@ -557,7 +557,7 @@ def _visit_starts(codes: np.ndarray, stamps: np.ndarray, span: int) -> np.ndarra
 
 
 @functools.cache
-def _test_names() -> Mapping[str, str]:
+def known_tests() -> Mapping[str, str]:
     """Every LOINC code, name and alias b12lab knows (lower case) → analyte name."""
     names = {code: analyte.name for analyte in ANALYTES.values() for code in analyte.loinc}
     for analyte in ANALYTES.values():
@@ -569,7 +569,7 @@ def _test_names() -> Mapping[str, str]:
 def _recognise(tests: pd.Series, extra: Mapping[str, str]) -> pd.Series:
     """Analyte name per row, or NA for a test b12lab does not know; ``extra`` names win."""
     key = tests.astype("string").str.strip().str.lower()
-    return key.map({**_test_names(), **extra}).astype("string").reset_index(drop=True)
+    return key.map({**known_tests(), **extra}).astype("string").reset_index(drop=True)
 
 
 def _cells(
