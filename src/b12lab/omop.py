@@ -59,7 +59,10 @@ from b12lab._io.long_format import classify_long, known_tests
 from b12lab.errors import ColumnError, ErrorCode, InvalidValueError, UnknownAnalyteError
 from b12lab.tables import Table
 
-__all__ = ["CONCEPTS", "GENDERS", "OPERATORS", "classify_measurements"]
+__all__ = ["CONCEPTS", "GENDERS", "OPERATORS", "ConceptMap", "classify_measurements"]
+
+ConceptMap = Mapping[int, str] | Mapping[str, str]
+"""Concept ids (as numbers or their digits) → a test or unit."""
 
 OPERATORS: Mapping[int, str] = {
     4171756: "<",
@@ -97,8 +100,8 @@ _PERSON = ("birth_datetime", "year_of_birth", "month_of_birth", "day_of_birth")
 def classify_measurements(
     data: object,
     *,
-    concept_map: Mapping[int, str] | None = None,
-    unit_map: Mapping[int, str] | None = None,
+    concept_map: ConceptMap | None = None,
+    unit_concept_map: ConceptMap | None = None,
     person: object | None = None,
     window: pd.Timedelta | str | None = None,
     columns: Mapping[str, str] | None = None,
@@ -120,12 +123,13 @@ def classify_measurements(
     ``b12lab_ignored_results``.
 
     ``concept_map`` adds ``{measurement_concept_id: LOINC code or analyte name}`` to
-    :data:`CONCEPTS` (and wins over it); ``unit_map`` gives ``{unit_concept_id: unit}``, such
-    as ``{8845: "pg/mL"}``, read before ``unit_source_value``. ``person`` is the PERSON table
-    (see the module docstring). ``window`` joins a person's results taken at most this long
-    after a collection's first (``"24h"``); without it, a collection is one person's results
-    with the same time. ``columns``, ``units``, ``table``, ``laboratory``, ``explain``,
-    ``decimal``, ``row_errors`` and ``row_names`` are as in :func:`b12lab.classify_long`.
+    :data:`CONCEPTS` (and wins over it); ``unit_concept_map`` gives ``{unit_concept_id: unit}``
+    (the unit concept's UCUM code, such as ``"pg/mL"``), read before ``unit_source_value``.
+    ``person`` is the PERSON table (see the module docstring). ``window`` joins a person's
+    results taken at most this long after a collection's first (``"24h"``); without it, a
+    collection is one person's results with the same time. ``columns``, ``units``, ``table``,
+    ``laboratory``, ``explain``, ``decimal``, ``row_errors`` and ``row_names`` are as in
+    :func:`b12lab.classify_long`.
 
     A row whose ``operator_concept_id`` is not a comparison operator, whose
     ``value_source_value`` is censored the other way from its operator, or whose time cannot
@@ -146,7 +150,7 @@ def classify_measurements(
             _TIME: times,
             _TEST: _tests(frame, named, _concepts(concept_map)).to_numpy(dtype=object),
             _VALUE: values.to_numpy(dtype=object),
-            _UNIT: _units(frame, named, _unit_codes(unit_map)).to_numpy(dtype=object),
+            _UNIT: _units(frame, named, _unit_codes(unit_concept_map)).to_numpy(dtype=object),
         }
     )
     context = _context(frame, named, person, long["person_id"], times)
@@ -286,7 +290,7 @@ def _fail(reasons: np.ndarray, rows: np.ndarray, reason: str) -> None:
     reasons[rows & (reasons == "")] = f"{ErrorCode.INVALID_VALUE}: {reason}"
 
 
-def _concepts(concept_map: Mapping[int, str] | None) -> dict[int, str]:
+def _concepts(concept_map: ConceptMap | None) -> dict[int, str]:
     """The verified concepts and the caller's, each checked to name a test b12lab reads."""
     concepts = dict(CONCEPTS)
     known = known_tests()
@@ -303,15 +307,15 @@ def _concepts(concept_map: Mapping[int, str] | None) -> dict[int, str]:
     return concepts
 
 
-def _unit_codes(unit_map: Mapping[int, str] | None) -> dict[int, str]:
+def _unit_codes(unit_concept_map: ConceptMap | None) -> dict[int, str]:
     codes = {}
-    for concept, unit in (unit_map or {}).items():
+    for concept, unit in (unit_concept_map or {}).items():
         if not isinstance(unit, str) or not unit.strip():
             raise InvalidValueError(
-                f"unit_map: concept {concept!r} needs a unit such as 'pg/mL', got {unit!r}",
-                argument="unit_map",
+                f"unit_concept_map: concept {concept!r} needs a unit such as 'pg/mL', got {unit!r}",
+                argument="unit_concept_map",
             )
-        codes[_concept_id(concept, "unit_map")] = unit.strip()
+        codes[_concept_id(concept, "unit_concept_map")] = unit.strip()
     return codes
 
 
