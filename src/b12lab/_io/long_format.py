@@ -118,6 +118,12 @@ def classify_long(
         failed = np.where(failed == "", cited, failed)
     ids, first, last = _groups(df[patient], times, span)
     analyte = _recognise(df[test], tests)
+    if len(df) and analyte.isna().all():
+        raise ColumnError(
+            "no result in the test column is a test b12lab knows; give LOINC codes such as "
+            "2132-9 or names such as 'vitamin b12', 'mma', 'homocysteine'",
+            column="test",
+        )
     cells = _cells(
         df[value], None if unit_column is None else df[unit_column], analyte, _units(units or {})
     )
@@ -667,12 +673,6 @@ def _pivot(
     )
     found = set(rows["analyte"].unique())
     present = [a for a in ANALYTES if a in found]
-    if not present and groups:
-        raise ColumnError(
-            "no result in the test column is a test b12lab knows; give LOINC codes such as "
-            "2132-9 or names such as 'vitamin b12', 'mma', 'homocysteine'",
-            column="test",
-        )
     rows = pd.concat([rows, _result_keys(rows["analyte"], rows["cell"], decimal)], axis=1)
     distinct = rows.drop_duplicates(["group", "analyte", "sign", "canonical", "text"])
     by_pair = distinct.groupby(["group", "analyte"], sort=False)["cell"]
