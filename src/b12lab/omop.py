@@ -146,7 +146,7 @@ def classify_measurements(
     values = _values(frame, named, reasons)
     long = pd.DataFrame(
         {
-            "person_id": frame[named["person_id"]].to_numpy(dtype=object),
+            "person_id": frame[named["person_id"]].to_numpy(),
             _TIME: times,
             _TEST: _tests(frame, named, _concepts(concept_map)).to_numpy(dtype=object),
             _VALUE: values.to_numpy(dtype=object),
