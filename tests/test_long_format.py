@@ -587,3 +587,12 @@ def test_known_tests_without_values_are_kept_not_refused() -> None:
     out = classify_long(empty)
     assert out["patient_id"].tolist() == ["P1", "P2"]
     assert out["b12lab_category"].tolist() == ["insufficient_data"] * 2
+
+
+def test_large_nullable_patient_ids_keep_their_digits() -> None:
+    big = 2**60 + 1
+    ids = pd.array([big, None], dtype="Int64")
+    out = classify_long(
+        pd.DataFrame({"patient_id": ids, "test": ["2132-9"] * 2, "value": ["160 pg/mL"] * 2})
+    )
+    assert out["patient_id"].tolist() == [big, pd.NA]

@@ -149,7 +149,9 @@ def classify_long(
     )
     out[list(shown.columns)] = shown
     out[f"{PREFIX}ignored_results"] = ignored
-    keys = {patient: df[patient].iloc[first].to_numpy()}
+    keys: dict[str, pd.Series | np.ndarray] = {
+        patient: df[patient].iloc[first].reset_index(drop=True)  # nullable ids stay exact
+    }
     if times is not None:
         keys[f"{PREFIX}group_start"] = times.iloc[first].to_numpy()
         keys[f"{PREFIX}group_end"] = times.iloc[last].to_numpy()
