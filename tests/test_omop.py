@@ -472,3 +472,58 @@ def test_command_line_reads_parquet_and_refuses_long_with_omop(tmp_path: Path) -
     assert pd.read_csv(out)["b12"].tolist() == ["0.4567 ng/mL"]
     assert main(["classify", str(path), "--omop", "--long"]) == 2
     assert main(["classify", str(path), "--omop", "--concept", "42"]) == 2
+
+
+def test_large_person_ids_and_a_missing_one_keep_their_digits() -> None:
+    big = 2**60 + 1
+    frame = _rows(_b12(160.0, person=big), _b12(170.0, person=None), _b12(160.0, person=big))
+    frame["person_id"] = pd.array([big, None, big], dtype="Int64")
+    out = classify_measurements(frame)
+    assert out["person_id"].tolist() == [big, pd.NA]
+    assert out["b12"].tolist() == ["160 pg/mL", "170 pg/mL"]
+
+
+def test_times_with_offsets_are_compared_in_utc_and_dates_are_midnight_utc() -> None:
+    pa = pytest.importorskip("pyarrow")
+    utc = datetime.UTC
+    frame = pa.table(
+        {
+            "person_id": [1, 1, 2],
+            "measurement_date": pa.array(
+                [datetime.date(2024, 3, 1)] * 2 + [datetime.date(2024, 3, 2)]
+            ),
+            "measurement_datetime": pa.array(
+                [datetime.datetime(2024, 3, 1, 8, 10, tzinfo=utc)] * 2 + [None],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "measurement_concept_id": [B12, 0, B12],
+            "measurement_source_value": ["2132-9", "13964-2", "2132-9"],
+            "value_as_number": [160.0, 0.52, 400.0],
+            "unit_source_value": ["pg/mL", "umol/L", "pg/mL"],
+        }
+    )
+    out = classify_measurements(frame)
+    assert out["b12lab_group_start"].tolist() == [
+        pd.Timestamp("2024-03-01 08:10", tz="UTC"),
+        pd.Timestamp("2024-03-02", tz="UTC"),
+    ]
+    assert out["mma"].tolist() == ["0.52 umol/L", None]
+
+
+def test_text_times_with_different_offsets_are_one_collection_if_the_same_instant() -> None:
+    frame = _rows(
+        _b12(160.0, measurement_datetime="2024-03-31T08:10+01:00"),
+        {
+            **_b12(None, measurement_datetime="2024-03-31T09:10+02:00"),
+            "measurement_concept_id": 0,
+            "measurement_source_value": "13964-2",
+            "value_as_number": 0.52,
+            "unit_source_value": "umol/L",
+        },
+    )
+    out = classify_measurements(frame)
+    assert len(out) == 1
+    assert out["mma"].tolist() == ["0.52 umol/L"]
+    mixed = frame.assign(measurement_datetime=["2024-03-31T08:10+01:00", "2024-03-31T08:10"])
+    with pytest.raises(ColumnError, match="with and without a UTC offset"):
+        classify_measurements(mixed)

@@ -146,7 +146,7 @@ def classify_measurements(
     values = _values(frame, named, reasons)
     long = pd.DataFrame(
         {
-            "person_id": frame[named["person_id"]].to_numpy(),
+            "person_id": frame[named["person_id"]],
             _TIME: times,
             _TEST: _tests(frame, named, _concepts(concept_map)).to_numpy(dtype=object),
             _VALUE: values.to_numpy(dtype=object),
@@ -255,26 +255,47 @@ def _row_names(row_names: Sequence[str] | None, rows: int) -> np.ndarray:
 def _times(frame: pd.DataFrame, named: Mapping[str, str], reasons: np.ndarray) -> pd.Series:
     """Collection times: the datetime where given, else the date (at midnight).
 
-    A time that cannot be read makes its row an error; the message names the column, never the
-    time (a collection time can identify a patient).
+    Times with a UTC offset are compared in UTC, and a date then stands for midnight UTC. A time
+    that cannot be read makes its row an error; the message names the column, never the time
+    (a collection time can identify a patient).
     """
-    times = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-    for name in ("measurement_date", "measurement_datetime"):  # the datetime wins
-        if name not in named:
-            continue
-        stamps, unread = _stamps(frame[named[name]])
-        _fail(reasons, unread, f"{name} is not a date or time (ISO 8601, such as 2024-03-01)")
-        times = stamps.where(stamps.notna(), times) if times.notna().any() else stamps
+    read = []
+    for name in ("measurement_date", "measurement_datetime"):
+        if name in named:
+            stamps, unread = _stamps(frame[named[name]], named[name])
+            _fail(reasons, unread, f"{name} is not a date or time (ISO 8601, such as 2024-03-01)")
+            read.append(stamps)
+    if any(isinstance(stamps.dtype, pd.DatetimeTZDtype) for stamps in read):
+        read = [_in_utc(stamps) for stamps in read]
+    times = read[0]
+    for later in read[1:]:  # the datetime wins over the date
+        times = later.where(later.notna(), times)
     return times
 
 
-def _stamps(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _in_utc(stamps: pd.Series) -> pd.Series:
+    aware = isinstance(stamps.dtype, pd.DatetimeTZDtype)
+    utc: pd.Series = stamps.dt.tz_convert("UTC") if aware else stamps.dt.tz_localize("UTC")
+    return utc
+
+
+def _stamps(column: pd.Series, name: str) -> tuple[pd.Series, np.ndarray]:
     """A column of dates or times as datetimes, and which given cells could not be read."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return column, np.zeros(len(column), dtype=bool)
     cells = column.astype(object).where(column.notna(), None)
     text = cells.map(_time_text, na_action="ignore")
-    stamps = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    try:
+        stamps = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except ValueError:  # offsets that differ (summer and winter time): compared in UTC
+        stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        offset = text.astype("string").str.contains(r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$")
+        if not offset[stamps.notna()].all():
+            raise ColumnError(
+                f"column {name!r} mixes times with and without a UTC offset; give times that "
+                "all carry an offset, or none",
+                column=name,
+            ) from None
     return stamps, (cells.notna() & stamps.isna()).to_numpy()
 
 
@@ -490,7 +511,7 @@ def _births(table: pd.DataFrame, named: Mapping[str, str]) -> pd.Series:
             pd.DataFrame({"year": y, "month": m, "day": d}), errors="coerce"
         ).astype("datetime64[ns]")
     if "birth_datetime" in named:
-        stamps, _ = _stamps(table[named["birth_datetime"]])
+        stamps, _ = _stamps(table[named["birth_datetime"]], named["birth_datetime"])
         births = stamps.where(stamps.notna(), births).astype("datetime64[ns]")
     return births
 
