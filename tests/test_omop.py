@@ -527,3 +527,14 @@ def test_text_times_with_different_offsets_are_one_collection_if_the_same_instan
     mixed = frame.assign(measurement_datetime=["2024-03-31T08:10+01:00", "2024-03-31T08:10"])
     with pytest.raises(ColumnError, match="with and without a UTC offset"):
         classify_measurements(mixed)
+
+
+def test_context_columns_chosen_by_name_are_read_from_arrow_too() -> None:
+    pa = pytest.importorskip("pyarrow")
+    frame = pa.Table.from_pandas(_rows(_b12(160.0)).assign(AGE_AT_DRAW=70, unused=[[1, 2]]))
+    out = classify_measurements(frame, columns={"age": "AGE_AT_DRAW"})
+    assert out["age"].tolist() == [70]
+    with pytest.raises(ColumnError, match="not both"):
+        classify_measurements(
+            frame, columns={"age": "AGE_AT_DRAW"}, person=_person(gender_concept_id=[FEMALE] * 3)
+        )

@@ -95,6 +95,9 @@ _OPTIONAL = (
     "value_as_number",
 )
 _PERSON = ("birth_datetime", "year_of_birth", "month_of_birth", "day_of_birth")
+_CONTEXT = {alias for aliases in CONTEXT_COLUMNS.values() for alias in aliases}
+"""Column names read as context (age, sex, ...) when the caller joins them to MEASUREMENT."""
+_FROM_PERSON = {*CONTEXT_COLUMNS["age"], *CONTEXT_COLUMNS["sex"]}
 
 
 def classify_measurements(
@@ -135,7 +138,8 @@ def classify_measurements(
     ``value_source_value`` is censored the other way from its operator, or whose time cannot
     be read gets an ``invalid_value`` error, which its collection reports.
     """
-    frame = _frame(data, "MEASUREMENT")
+    chosen = {k: v for k, v in (columns or {}).items() if k in CONTEXT_COLUMNS}
+    frame = _frame(data, "MEASUREMENT", {"person_id", *_OPTIONAL, *_CONTEXT, *chosen.values()})
     named = _columns(frame, ("person_id",), _OPTIONAL)
     _require_one(named, ("measurement_datetime", "measurement_date"))
     _require_one(named, ("measurement_concept_id", "measurement_source_value"))
@@ -153,7 +157,7 @@ def classify_measurements(
             _UNIT: _units(frame, named, _unit_codes(unit_concept_map)).to_numpy(dtype=object),
         }
     )
-    context = _context(frame, named, person, long["person_id"], times)
+    context = _context(frame, named, chosen, person, long["person_id"], times)
     long = pd.concat([long, context], axis=1)
     _check_known(long[_TEST])
     names = _row_names(row_names, len(frame))
@@ -177,8 +181,9 @@ def classify_measurements(
     )
 
 
-def _frame(data: object, what: str) -> pd.DataFrame:
-    """``data`` as pandas: a DataFrame as it is, Arrow data read as classify_frame reads it."""
+def _frame(data: object, what: str, wanted: set[str]) -> pd.DataFrame:
+    """``data`` as pandas: a DataFrame as it is, and of Arrow data the ``wanted`` columns (named
+    in any case), read as classify_frame reads them."""
     if isinstance(data, pd.DataFrame):
         return data.reset_index(drop=True)
     try:
@@ -189,7 +194,8 @@ def _frame(data: object, what: str) -> pd.DataFrame:
             f"a DuckDB relation or another Arrow table; got {type(data).__name__}",
             columns=(),
         ) from None
-    return arrow.frame([str(name) for name in arrow.names])
+    lowered = {name.lower() for name in wanted}
+    return arrow.frame([str(n) for n in arrow.names if str(n).strip().lower() in lowered])
 
 
 def _columns(
@@ -457,19 +463,26 @@ def _units(frame: pd.DataFrame, named: Mapping[str, str], codes: Mapping[int, st
 def _context(
     frame: pd.DataFrame,
     named: Mapping[str, str],
+    chosen: Mapping[str, str],
     person: object | None,
     persons: pd.Series,
     times: pd.Series,
 ) -> pd.DataFrame:
-    """Context columns the caller joined, and sex and age from the PERSON table if given."""
-    aliases = {alias for names in CONTEXT_COLUMNS.values() for alias in names}
+    """Context columns the caller joined (by a context name, or chosen with ``columns=``), and
+    sex and age from the PERSON table if given."""
     taken = set(named.values())
-    joined = [c for c in frame.columns if c not in taken and str(c).strip().lower() in aliases]
+    picked = set(chosen.values())
+    joined = [
+        c
+        for c in frame.columns
+        if c not in taken and (c in picked or str(c).strip().lower() in _CONTEXT)
+    ]
     context = frame[joined].reset_index(drop=True)
     if person is None:
         return context
     derived = _from_person(person, persons, times)
-    clash = [c for c in joined if str(c).strip().lower() in ("age", "sex", "gender")]
+    by_person = {chosen[k] for k in ("age", "sex") if k in chosen}
+    clash = [c for c in joined if c in by_person or str(c).strip().lower() in _FROM_PERSON]
     if clash:
         raise ColumnError(
             f"the measurements already have {', '.join(map(repr, clash))}; give person= or "
@@ -481,7 +494,7 @@ def _context(
 
 def _from_person(person: object, persons: pd.Series, times: pd.Series) -> pd.DataFrame:
     """Each measurement row's sex and age at collection, from its person's PERSON row."""
-    table = _frame(person, "PERSON")
+    table = _frame(person, "PERSON", {"person_id", "gender_concept_id", *_PERSON})
     named = _columns(table, ("person_id",), ("gender_concept_id", *_PERSON))
     ids = table[named["person_id"]]
     if ids.duplicated().any():
