@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -462,6 +463,14 @@ def test_command_line(tmp_path: Path) -> None:
     assert written["b12"].tolist() == ["<150.0 pg/mL", "400.0 pg/mL"]  # as the file has them
     assert written["sex"].tolist() == ["female", ""]
     assert written["b12lab_error"].iloc[1].startswith("line 3: invalid_value: operator_concept_id")
+    record = json.loads(Path(f"{out}.b12lab.json").read_text(encoding="utf-8"))
+    assert record["options"]["omop"] == {
+        "concept": {},
+        "unit_concept": {"1001": "pg/mL"},
+        "person": str(person),
+        "window": None,
+    }
+    assert (record["rows_in"], record["rows_out"]) == (2, 2)
 
 
 def test_command_line_reads_parquet_and_refuses_long_with_omop(tmp_path: Path) -> None:

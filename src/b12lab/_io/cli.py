@@ -858,12 +858,13 @@ def _omop_options(args: argparse.Namespace) -> dict[str, Any]:
     """With --omop: how the MEASUREMENT table was read (nothing otherwise)."""
     if not getattr(args, "omop", False):
         return {}
-    return {
+    omop = {
         "concept": _pairs(args.concept, "concept", "CONCEPT_ID=TEST"),
         "unit_concept": _pairs(args.unit_concept, "unit-concept", "CONCEPT_ID=UNIT"),
         "person": args.person,
         "window": args.window,
     }
+    return {"omop": omop}
 
 
 def _site_options(args: argparse.Namespace) -> dict[str, Any]:
