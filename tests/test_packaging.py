@@ -90,6 +90,7 @@ PUBLIC = [
     "diff",
     "measure",
     "normalize",
+    "omop",
     "registry",
     "tables",
 ]
