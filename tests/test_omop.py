@@ -547,3 +547,13 @@ def test_context_columns_chosen_by_name_are_read_from_arrow_too() -> None:
         classify_measurements(
             frame, columns={"age": "AGE_AT_DRAW"}, person=_person(gender_concept_id=[FEMALE] * 3)
         )
+
+
+def test_row_errors_and_names_must_match_the_rows() -> None:
+    frame = _rows(_b12(160.0, operator_concept_id=1), _b12(400.0, person=2))
+    out = classify_measurements(frame, row_names=["line 2", "line 3"], row_errors=["", "ragged"])
+    assert out["b12lab_error"].str[:13].tolist() == ["line 2: inval", "ragged"]
+    with pytest.raises(InvalidValueError, match="row_names"):
+        classify_measurements(frame, row_names=["line 2"])
+    with pytest.raises(InvalidValueError, match="row_errors"):
+        classify_measurements(frame, row_errors=[""])

@@ -160,8 +160,7 @@ def classify_measurements(
     context = _context(frame, named, chosen, person, long["person_id"], times)
     long = pd.concat([long, context], axis=1)
     _check_known(long[_TEST])
-    names = _row_names(row_names, len(frame))
-    cited = np.where(reasons != "", names + ": " + reasons, "").astype(object)
+    cited = _cited(reasons, row_names)
     return classify_long(
         long,
         patient="person_id",
@@ -177,7 +176,7 @@ def classify_measurements(
         explain=explain,
         decimal=decimal,
         row_errors=np.where(given != "", given, cited),
-        row_names=list(names),
+        row_names=row_names,
     )
 
 
@@ -246,16 +245,19 @@ def _given_errors(row_errors: Sequence[str] | np.ndarray | None, rows: int) -> n
     return np.where(pd.isna(given), "", given).astype(object)
 
 
-def _row_names(row_names: Sequence[str] | None, rows: int) -> np.ndarray:
-    if row_names is None:
-        return np.array([f"row {number}" for number in range(1, rows + 1)], dtype=object)
-    names = np.asarray(row_names, dtype=object)
-    if names.shape != (rows,):
+def _cited(reasons: np.ndarray, row_names: Sequence[str] | None) -> np.ndarray:
+    """``name: reason`` for each row with a reason (its name as given, else ``row N``)."""
+    rows = len(reasons)
+    if row_names is not None and len(row_names) != rows:
         raise InvalidValueError(
-            f"row_names has {names.size} names for {rows} rows; give one per row",
+            f"row_names has {len(row_names)} names for {rows} rows; give one per row",
             argument="row_names",
         )
-    return names
+    cited = np.full(rows, "", dtype=object)
+    for position in np.flatnonzero(reasons != ""):
+        name = f"row {position + 1}" if row_names is None else row_names[int(position)]
+        cited[position] = f"{name}: {reasons[position]}"
+    return cited
 
 
 def _times(frame: pd.DataFrame, named: Mapping[str, str], reasons: np.ndarray) -> pd.Series:
@@ -289,20 +291,22 @@ def _stamps(column: pd.Series, name: str) -> tuple[pd.Series, np.ndarray]:
     """A column of dates or times as datetimes, and which given cells could not be read."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return column, np.zeros(len(column), dtype=bool)
-    cells = column.astype(object).where(column.notna(), None)
-    text = cells.map(_time_text, na_action="ignore")
+    codes, distinct = pd.factorize(column.astype(object).where(column.notna(), None))
+    text = pd.Series([_time_text(cell) for cell in distinct], dtype=object)
     try:
-        stamps = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        read = pd.to_datetime(text, format="ISO8601", errors="coerce")
     except ValueError:  # offsets that differ (summer and winter time): compared in UTC
-        stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        read = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
         offset = text.astype("string").str.contains(r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$")
-        if not offset[stamps.notna()].all():
+        if not offset[read.notna()].all():
             raise ColumnError(
                 f"column {name!r} mixes times with and without a UTC offset; give times that "
                 "all carry an offset, or none",
                 column=name,
             ) from None
-    return stamps, (cells.notna() & stamps.isna()).to_numpy()
+    missing = pd.Series([pd.NaT], dtype=read.dtype)
+    stamps = pd.concat([read, missing], ignore_index=True).iloc[codes].reset_index(drop=True)
+    return stamps, (codes >= 0) & stamps.isna().to_numpy()
 
 
 def _time_text(cell: object) -> object:
