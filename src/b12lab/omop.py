@@ -11,8 +11,7 @@ so a MEASUREMENT table and a long CSV export with the same results cannot disagr
   ``measurement_source_value`` read as a LOINC code or a test name b12lab knows;
 * value: ``value_as_number`` with the sign of ``operator_concept_id`` (``<``, ``<=``, ``>=``,
   ``>``; ``=``, ``0`` or empty for none), else ``value_source_value`` as written;
-* unit: the unit map's code for ``unit_concept_id`` when a unit map is given and holds it, else
-  ``unit_source_value``.
+* unit: the unit ``unit_concept_map`` gives for ``unit_concept_id``, else ``unit_source_value``.
 
 Context is not in MEASUREMENT. Give the PERSON table as ``person=`` for sex (from
 ``gender_concept_id``) and age at collection (from ``birth_datetime``, or ``year_of_birth``,
@@ -36,10 +35,10 @@ Concept identifiers used here, each from a citable OHDSI source
     (CKD-EPI 2021)".
 
 No other concept is guessed: measurements of MMA, homocysteine, holotranscobalamin and folate
-are matched by their ``measurement_source_value`` (a LOINC code such as ``13964-2``) or by the
-caller's ``concept_map={concept_id: "13964-2" or "mma"}``. A collection none of whose rows is
-matched gets the error ``no_known_test``; rows that are not matched are counted in
-``b12lab_ignored_results``.
+are matched by their ``measurement_source_value`` (a LOINC code such as ``13964-2``, or a name
+b12lab knows) or by the caller's ``concept_map={concept_id: "13964-2" or "mma"}``. A
+collection none of whose rows is matched gets the error ``no_known_test``; rows that are not
+matched are counted in ``b12lab_ignored_results``.
 """
 
 from __future__ import annotations
@@ -454,7 +453,8 @@ def _text(value: object) -> str | None:
 
 
 def _units(frame: pd.DataFrame, named: Mapping[str, str], codes: Mapping[int, str]) -> pd.Series:
-    """Each row's unit: the unit map's code for its unit concept, else its source unit."""
+    """Each row's unit: the one the unit concept map gives its unit concept, else its source
+    unit."""
     units = pd.Series(pd.NA, index=frame.index, dtype="string")
     if codes and "unit_concept_id" in named:
         units = _ids(frame[named["unit_concept_id"]]).map(codes).astype("string")
