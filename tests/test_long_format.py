@@ -599,3 +599,19 @@ def test_a_three_site_export_keeps_every_collection(tmp_path: Path) -> None:
     assert by_patient["A-1002"] == ["110.67088691648776"]  # <150 pg/mL, censored
     assert by_patient["B-2002"] == ["37"]  # "< 37" pmol/L
     assert visits.set_index("Patient ID").loc["C-3002", "b12lab_b12_censoring"] == "<"
+
+
+def test_known_tests_without_values_are_kept_not_refused() -> None:
+    empty = pd.DataFrame({"patient_id": ["P1", "P2"], "test": ["2132-9"] * 2, "value": [None, ""]})
+    out = classify_long(empty)
+    assert out["patient_id"].tolist() == ["P1", "P2"]
+    assert out["b12lab_category"].tolist() == ["insufficient_data"] * 2
+
+
+def test_large_nullable_patient_ids_keep_their_digits() -> None:
+    big = 2**60 + 1
+    ids = pd.array([big, None], dtype="Int64")
+    out = classify_long(
+        pd.DataFrame({"patient_id": ids, "test": ["2132-9"] * 2, "value": ["160 pg/mL"] * 2})
+    )
+    assert out["patient_id"].tolist() == [big, pd.NA]

@@ -91,6 +91,7 @@ PUBLIC = [
     "diff",
     "measure",
     "normalize",
+    "omop",
     "registry",
     "report",
     "tables",

@@ -296,6 +296,7 @@ def _parser() -> argparse.ArgumentParser:
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
     )
     _add_long_options(classify)
+    _add_omop_options(classify)
     _add_dialect_options(classify)
     classify.add_argument(
         "--keep-formulas",
@@ -329,6 +330,38 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", default=None, help="target unit (default: canonical)")
     convert.set_defaults(run=_convert)
     return parser
+
+
+def _add_omop_options(command: argparse.ArgumentParser) -> None:
+    """``--omop``: the input is an OMOP CDM MEASUREMENT table (see :mod:`b12lab.omop`)."""
+    omop = command.add_argument_group(
+        "OMOP CDM (MEASUREMENT rows, one row per person and collection out; read whole)"
+    )
+    omop.add_argument(
+        "--omop", action="store_true", help="input is an OMOP MEASUREMENT table (with --window)"
+    )
+    omop.add_argument(
+        "--concept",
+        action="append",
+        default=[],
+        metavar="CONCEPT_ID=TEST",
+        help="read this measurement_concept_id as a LOINC code or analyte, e.g. "
+        "--concept 3000593=b12; repeat for each concept",
+    )
+    omop.add_argument(
+        "--unit-concept",
+        action="append",
+        default=[],
+        metavar="CONCEPT_ID=UNIT",
+        help="the unit a unit_concept_id stands for (its UCUM code), e.g. 8845=pg/mL; read "
+        "before unit_source_value",
+    )
+    omop.add_argument(
+        "--person",
+        default=None,
+        metavar="FILE",
+        help="the PERSON table (CSV or Parquet), for sex and age at collection",
+    )
 
 
 def _add_column_options(command: argparse.ArgumentParser) -> None:
@@ -514,11 +547,13 @@ def _classify(args: argparse.Namespace) -> int:
         "explain": args.explain,
         "decimal": args.decimal,
     }
+    if args.long and args.omop:
+        raise B12LabError("give --long or --omop, not both: --omop reads OMOP's own columns")
     if isinstance(laboratory, dict):
-        if args.long:
+        if args.long or args.omop:
             raise B12LabError(
-                "--laboratory-column is not supported with --long; classify each site's "
-                "export apart, with its own --laboratory"
+                f"--laboratory-column is not supported with {'--omop' if args.omop else '--long'};"
+                " classify each site's export apart, with its own --laboratory"
             )
         options["laboratory_column"] = args.laboratory_column
         for site_table in laboratory.values():  # an unusable table fails before any input
@@ -705,14 +740,15 @@ def _classify_file(
         warnings.simplefilter("always", B12LabWarning)
         for chunk in _inputs(args):
             _stop_if_terminated()
-            if args.long:
-                visits = _classify_long(args, chunk, options)
+            grouped = args.long or args.omop
+            if grouped:
+                visits = (_classify_omop if args.omop else _classify_long)(args, chunk, options)
                 result = _uncited(visits)  # counted by error code, written citing lines
             else:
                 result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
             progress.rows_in += len(chunk.frame)
             _count(progress, result, chunk.consumed)
-            output.write(visits if args.long else _with_lines(result, chunk))
+            output.write(visits if grouped else _with_lines(result, chunk))
             if show is not None:
                 show()
         _stop_if_terminated()  # the output is not committed
@@ -751,16 +787,8 @@ def _arrow_signals_off() -> Iterator[None]:
 
 def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, Any]) -> pd.DataFrame:
     """One row per visit; a reader error (a ragged line, say) cites its line in its visit."""
-    import numpy as np
-
     from b12lab._io.long_format import classify_long
 
-    failed = chunk.errors != ""
-    cited = np.full(len(chunk.errors), "", dtype=object)
-    cited[failed] = [
-        f"{chunk.unit} {line}: {error}"
-        for line, error in zip(chunk.lines[failed], chunk.errors[failed], strict=True)
-    ]
     return classify_long(
         chunk.frame,
         patient=args.patient,
@@ -770,10 +798,54 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         test=args.test,
         value=args.value,
         unit=args.unit_column,
-        row_errors=cited,
+        row_errors=_cited_errors(chunk),
         row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
         **options,
     )
+
+
+def _classify_omop(args: argparse.Namespace, chunk: Chunk, options: dict[str, Any]) -> pd.DataFrame:
+    """One row per person and collection of an OMOP MEASUREMENT table."""
+    from b12lab.omop import classify_measurements
+
+    return classify_measurements(
+        chunk.frame,
+        concept_map=_pairs(args.concept, "concept", "CONCEPT_ID=TEST"),
+        unit_concept_map=_pairs(args.unit_concept, "unit-concept", "CONCEPT_ID=UNIT"),
+        person=_person(args.person),
+        window=args.window,
+        row_errors=_cited_errors(chunk),
+        row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
+        **options,
+    )
+
+
+def _person(name: str | None) -> pd.DataFrame | None:
+    """``--person``: the PERSON table, read whole (a reader error in it stops the run: a
+    person's sex or age cannot be half read)."""
+    from b12lab._io.reading import read_chunks
+
+    if name is None:
+        return None
+    whole = _joined(list(read_chunks(Path(name))))
+    failed = whole.errors != ""
+    if failed.any():
+        line = int(whole.lines[failed][0])
+        raise B12LabError(f"--person {name}: {whole.unit} {line}: {whole.errors[failed][0]}")
+    return whole.frame
+
+
+def _cited_errors(chunk: Chunk) -> Any:
+    """Reader errors, each citing its line (or row); ``""`` for rows without one."""
+    import numpy as np
+
+    failed = chunk.errors != ""
+    cited = np.full(len(chunk.errors), "", dtype=object)
+    cited[failed] = [
+        f"{chunk.unit} {line}: {error}"
+        for line, error in zip(chunk.lines[failed], chunk.errors[failed], strict=True)
+    ]
+    return cited
 
 
 def _uncited(visits: pd.DataFrame) -> pd.DataFrame:
@@ -894,17 +966,34 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
         name: getattr(args, name)
         for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
     }
-    return {
-        "map": _pairs(args.map, "map"),
-        "unit": _pairs(args.unit, "unit"),
-        "decimal": args.decimal,
-        "delimiter": args.delimiter,
-        "encoding": args.encoding,
-        "explain": args.explain,
-        "strict": args.strict,
-        "keep_formulas": args.keep_formulas,
-        "long": long if args.long else None,
-    } | _site_options(args)
+    return (
+        {
+            "map": _pairs(args.map, "map"),
+            "unit": _pairs(args.unit, "unit"),
+            "decimal": args.decimal,
+            "delimiter": args.delimiter,
+            "encoding": args.encoding,
+            "explain": args.explain,
+            "strict": args.strict,
+            "keep_formulas": args.keep_formulas,
+            "long": long if args.long else None,
+        }
+        | _site_options(args)
+        | _omop_options(args)
+    )
+
+
+def _omop_options(args: argparse.Namespace) -> dict[str, Any]:
+    """With --omop: how the MEASUREMENT table was read (nothing otherwise)."""
+    if not getattr(args, "omop", False):
+        return {}
+    omop = {
+        "concept": _pairs(args.concept, "concept", "CONCEPT_ID=TEST"),
+        "unit_concept": _pairs(args.unit_concept, "unit-concept", "CONCEPT_ID=UNIT"),
+        "person": args.person,
+        "window": args.window,
+    }
+    return {"omop": omop}
 
 
 def _site_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -924,7 +1013,7 @@ def _inputs(args: argparse.Namespace) -> Iterator[Chunk]:
     chunks = read_chunks(
         args.input, chunk_bytes=args.chunk_bytes, delimiter=args.delimiter, encoding=args.encoding
     )
-    if not args.long:
+    if not (args.long or args.omop):
         return chunks
     return iter([_joined(list(chunks))])
 

@@ -42,7 +42,7 @@ from b12lab._core.numerals import Decimal
 from b12lab.errors import B12LabError, ColumnError, ErrorCode, InvalidValueError
 from b12lab.tables import Table
 
-__all__ = ["classify_long"]
+__all__ = ["classify_long", "known_tests"]
 
 _SIGNS = {"": "", "<": "<", ">": ">", "<=": "<=", "=<": "<=", "≤": "<=", ">=": ">="}
 _SIGNS |= {"=>": ">=", "≥": ">="}
@@ -119,6 +119,12 @@ def classify_long(
         failed = np.where(failed == "", cited, failed)
     ids, first, last = _groups(df[patient], times, span)
     analyte = _recognise(df[test], tests)
+    if len(df) and analyte.isna().all():
+        raise ColumnError(
+            "no result in the test column is a test b12lab knows; give LOINC codes such as "
+            "2132-9 or names such as 'vitamin b12', 'mma', 'homocysteine'",
+            column="test",
+        )
     cells = _cells(
         df[value], None if unit_column is None else df[unit_column], analyte, _units(units or {})
     )
@@ -144,7 +150,9 @@ def classify_long(
     )
     out[list(shown.columns)] = shown
     out[f"{PREFIX}ignored_results"] = ignored
-    keys = {patient: df[patient].iloc[first].to_numpy()}
+    keys: dict[str, pd.Series | np.ndarray] = {
+        patient: df[patient].iloc[first].reset_index(drop=True)  # nullable ids stay exact
+    }
     if times is not None:
         keys[f"{PREFIX}group_start"] = times.iloc[first].to_numpy()
         keys[f"{PREFIX}group_end"] = times.iloc[last].to_numpy()
@@ -584,7 +592,7 @@ def _visit_starts(codes: np.ndarray, stamps: np.ndarray, span: int) -> np.ndarra
 
 
 @functools.cache
-def _test_names() -> Mapping[str, str]:
+def known_tests() -> Mapping[str, str]:
     """Every LOINC code, name and alias b12lab knows (lower case) → analyte name."""
     names = {code: analyte.name for analyte in ANALYTES.values() for code in analyte.loinc}
     for analyte in ANALYTES.values():
@@ -596,7 +604,7 @@ def _test_names() -> Mapping[str, str]:
 def _recognise(tests: pd.Series, extra: Mapping[str, str]) -> pd.Series:
     """Analyte name per row, or NA for a test b12lab does not know; ``extra`` names win."""
     key = tests.astype("string").str.strip().str.lower()
-    return key.map({**_test_names(), **extra}).astype("string").reset_index(drop=True)
+    return key.map({**known_tests(), **extra}).astype("string").reset_index(drop=True)
 
 
 def _cells(
@@ -694,12 +702,6 @@ def _pivot(
     )
     found = set(rows["analyte"].unique())
     present = [a for a in ANALYTES if a in found]
-    if not present and groups:
-        raise ColumnError(
-            "no result in the test column is a test b12lab knows; give LOINC codes such as "
-            "2132-9 or names such as 'vitamin b12', 'mma', 'homocysteine'",
-            column="test",
-        )
     rows = pd.concat([rows, _result_keys(rows["analyte"], rows["cell"], decimal)], axis=1)
     distinct = rows.drop_duplicates(["group", "analyte", "sign", "canonical", "text"])
     by_pair = distinct.groupby(["group", "analyte"], sort=False)["cell"]
