@@ -15,7 +15,7 @@ from b12lab import errors  # the exception tree imports nothing heavy
 from b12lab._io.pandas_hook import register_accessor
 
 if TYPE_CHECKING:
-    from b12lab import tables
+    from b12lab import fhir, tables
     from b12lab._core.analytes import ANALYTES, Analyte
     from b12lab._core.categories import Category, Censoring, Interpretation
     from b12lab._core.frame import classify_frame
@@ -117,8 +117,8 @@ def __getattr__(name: str) -> Any:
     """Load a public name on first use and keep it, so the next lookup is a plain one."""
     if name == "__version__":
         value: Any = _version()
-    elif name == "tables":
-        value = importlib.import_module("b12lab.tables")
+    elif name in ("tables", "fhir"):  # public modules, imported on first use
+        value = importlib.import_module(f"b12lab.{name}")
     elif name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name]), name)
     else:
