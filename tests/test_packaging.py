@@ -88,6 +88,7 @@ PUBLIC = [
     "classify_frame",
     "classify_long",
     "diff",
+    "fhir",
     "measure",
     "normalize",
     "registry",

@@ -82,6 +82,7 @@ __all__ = [
     "classify_frame",
     "classify_long",
     "diff",
+    "fhir",
     "measure",
     "normalize",
     "registry",

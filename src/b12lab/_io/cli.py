@@ -55,6 +55,10 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 128 + 2, 128 + 13  # as if killed by SIGINT, SIGPIPE
 MIN_CHUNK_BYTES = 1
 """A block may hold less than one record and still work (it reads on to the record's end)."""
+FHIR_INPUTS = (".json", ".ndjson")
+"""Input extensions read as FHIR (a Bundle or Observation; NDJSON of resources)."""
+FHIR_OUTPUT = ".json"
+"""An output extension that writes a FHIR Bundle (for FHIR input)."""
 UNIT_HINT = (
     "  hint: a result without a unit, or in a unit b12lab does not know, is not classified; "
     "give the unit of a column's bare numbers with --unit ANALYTE=UNIT (e.g. --unit b12=pg/mL), "
@@ -217,6 +221,8 @@ def _output_path(text: str) -> Path | None:
     if text == "-":
         return None
     path = Path(text)
+    if path.suffix.lower() == FHIR_OUTPUT:  # a FHIR Bundle, for FHIR input (checked later)
+        return path
     try:
         output_format(path)
     except ValueError as exc:
@@ -271,14 +277,17 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument(
-        "input", help="CSV or .parquet file, one patient per row; - reads standard input"
+        "input",
+        help="CSV or .parquet file, one patient per row; a FHIR Bundle (.json) or NDJSON of "
+        "Observations (.ndjson); - reads standard input",
     )
     classify.add_argument(
         "-o",
         "--output",
         type=_output_path,
         help="write here; the extension names the format: .csv, .parquet or .pq, "
-        ".ndjson or .jsonl (JSON lines); - or none: CSV to standard output",
+        ".ndjson or .jsonl (JSON lines), .json (a FHIR Bundle, for FHIR input); - or none: "
+        "CSV to standard output",
     )
     classify.add_argument(
         "--table", default=None, help=f"table id or id@version (default: {DEFAULT_TABLE})"
@@ -294,6 +303,23 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--strict", action="store_true", help="exit 1 if any row has an error")
     classify.add_argument(
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
+    )
+    fhir = classify.add_argument_group("FHIR R4 (read whole; grouped as with --long)")
+    fhir.add_argument(
+        "--from",
+        dest="source_format",
+        choices=["fhir"],
+        default=None,
+        help="read the input as FHIR JSON or NDJSON whatever its name (default: by extension, "
+        f"{' and '.join(FHIR_INPUTS)})",
+    )
+    fhir.add_argument(
+        "--to",
+        dest="target_format",
+        choices=["fhir"],
+        default=None,
+        help="write a FHIR collection Bundle of derived Observations (default: by -o's "
+        "extension, .json for FHIR input)",
     )
     long = classify.add_argument_group("long format (one row per result; read whole)")
     long.add_argument("--long", action="store_true", help="input has one row per result")
@@ -461,6 +487,14 @@ def _classify(args: argparse.Namespace) -> int:
     from b12lab._core.policy import resolve
     from b12lab._io.reading import CHUNK_BYTES
 
+    if _fhir_input(args):
+        return _classify_fhir(args)
+    if args.target_format == "fhir" or _fhir_output(args):
+        raise B12LabError(
+            "a FHIR Bundle (--to fhir, or -o with .json) is written only for FHIR input: give "
+            "a Bundle (.json) or NDJSON (.ndjson), or --from fhir"
+        )
+
     laboratory = _laboratory(args)
     options: dict[str, Any] = {
         "columns": _pairs(args.map, "map"),
@@ -486,6 +520,90 @@ def _classify(args: argparse.Namespace) -> int:
         chunk_bytes = args.chunk_bytes or CHUNK_BYTES
         reading = argparse.Namespace(**{**vars(args), "input": source, "chunk_bytes": chunk_bytes})
         return _classify_file(reading, options, _record_maker(args, policy, input_sha256))
+
+
+def _fhir_input(args: argparse.Namespace) -> bool:
+    return args.source_format == "fhir" or Path(args.input).suffix.lower() in FHIR_INPUTS
+
+
+def _fhir_output(args: argparse.Namespace) -> bool:
+    output = args.output
+    return output is not None and output.suffix.lower() == FHIR_OUTPUT
+
+
+def _classify_fhir(args: argparse.Namespace) -> int:
+    """FHIR in: one row (or derived Observation) per group; CSV, Parquet, NDJSON or a Bundle out."""
+    from b12lab._core.policy import resolve
+    from b12lab.fhir import bundle_json, classify_bundle
+
+    not_here = [
+        option
+        for option, given in (
+            ("--map", args.map),
+            ("--unit", args.unit),
+            ("--long", args.long),
+            ("--laboratory-column", args.laboratory_column),
+            ("--patient", args.patient),
+            ("--time", args.time),
+            ("--test", args.test),
+            ("--value", args.value),
+            ("--unit-column", args.unit_column),
+        )
+        if given
+    ]
+    if not_here:
+        raise B12LabError(
+            f"{', '.join(not_here)} do(es) not apply to FHIR input: tests are read by LOINC "
+            "code, units from valueQuantity, subjects and times from each Observation"
+        )
+    laboratory = _laboratory(args)
+    assert not isinstance(laboratory, dict)  # no --laboratory-column here
+    policy = resolve(args.table, laboratory)  # an unusable table fails before any input
+    to_fhir = args.target_format == "fhir" or _fhir_output(args)
+    with (
+        _input_file(args.input) as (source, input_sha256),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", B12LabWarning)
+        result = classify_bundle(
+            source,
+            table=args.table,
+            laboratory=laboratory,
+            window=args.window,
+            explain=args.explain or to_fhir,
+        )
+    progress = Progress(total_bytes=0, rows_in=len(result))
+    _count(progress, result, 0)
+    progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
+    if to_fhir:
+        _write_text(args.output, bundle_json(result) + "\n")
+    else:
+        make_record = _record_maker(args, policy, input_sha256)
+        from b12lab._io.writing import writer
+
+        with writer(
+            args.output, _standard_output, safe_for_spreadsheets=not args.keep_formulas
+        ) as output:
+            output.write(result)
+            output.record = record_json(make_record(progress))
+    _summary(progress)
+    return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
+
+
+def _write_text(path: Path | None, text: str) -> None:
+    """Text to standard output, or to ``path`` whole: written beside it, then renamed over it."""
+    if path is None:
+        _standard_output().write(text.encode("utf-8"))
+        return
+    target = Path(os.path.realpath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(text.encode("utf-8"))
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _diff(args: argparse.Namespace) -> int:
