@@ -18,6 +18,12 @@ References
     ``org.ehealth_connector.cda.ch.lab.lrqc.enums.LabObsList``), beside 2284-8 "Folate
     [Mass/volume] in Serum or Plasma". Red-cell folate (2283-0, 14731-4) is a different
     specimen and is not read as serum folate.
+[6] 2428-1 "Homocysteine [Mass/volume] in Serum or Plasma" (short name Hcys SerPl-mCnc): a
+    laboratory-to-LOINC mapping table giving LOINC long and short names (public SQL dump,
+    table ``gen.labs``), the OMOP vocabulary's LOINC concept 3037585, and a FHIR ValueSet that
+    lists it beside 13965-9 "Homocysteine [Moles/volume] in Serum or Plasma". Two other code
+    files call it [Moles/volume]; all agree on homocysteine in serum or plasma, and the unit
+    sent with the result, not the code, decides how it is converted.
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ ANALYTES: dict[str, Analyte] = {
             canonical_unit="µmol/L",
             molar_mass=135.18,
             molar_mass_source="homocysteine C4H9NO2S [3]",
-            loinc=("13965-9",),
+            loinc=("13965-9", "2428-1"),  # [4], [6]
             aliases=("hcy", "thcy", "homocysteine", "total homocysteine", "homocyst(e)ine"),
         ),
         Analyte(
