@@ -257,6 +257,7 @@ def test_bad_input_gives_an_error_per_group_and_loses_no_group() -> None:
     errors = result["b12lab_error"]
     assert errors["Patient/a"] == ""
     assert errors["Patient/b"].startswith("no_known_test: none of the 2 result(s)")
+    assert errors["Patient/b"].endswith("by the LOINC codes listed in b12lab.ANALYTES")
     assert result.at["Patient/b", "b12lab_set_aside"] == (
         "2 observation(s) with a test b12lab does not read (718-7, 777-3)"
     )
@@ -323,6 +324,26 @@ def test_groups_follow_classify_long_times_and_window() -> None:
         window="24h",
     )
     assert list(long["b12lab_category"]) == list(visits["b12lab_category"])
+
+
+def test_subjects_by_identifier_and_observations_without_subject_or_time() -> None:
+    plain = observation("a", "2132-9", 160)
+    del plain["subject"], plain["effectiveDateTime"]
+    by_identifier = observation("b", "2132-9", 160, when=None)
+    by_identifier["subject"] = {"identifier": {"system": "urn:mrn", "value": "42"}}
+    by_identifier["effectivePeriod"] = {"start": "2024-01-01T10:00:00Z"}
+    garbled = observation("c", "2132-9", 160, when="on Tuesday")
+    result = fhir.classify_bundle(bundle(plain, by_identifier, garbled))
+    assert len(result) == 3
+    rows = {row["b12lab_derived_from"]: row for row in result.to_dict("records")}
+    garbled_row = rows["https://lab.example/fhir/Observation/c"]
+    assert garbled_row["b12lab_error"].startswith("invalid_value: https://lab.example/fhir/")
+    assert "collection time is not a FHIR dateTime" in garbled_row["b12lab_error"]
+    assert rows["https://lab.example/fhir/Observation/a"]["b12lab_category"] != ""
+    entries = [e["resource"] for e in valid(result)["entry"]]
+    subjects = [e.get("subject") for e in entries]
+    assert {"identifier": {"system": "urn:mrn", "value": "42"}} in subjects
+    assert None in subjects  # an Observation without subject: a derived one without subject
 
 
 def test_other_resources_are_counted_in_a_warning() -> None:

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from b12lab._core.columns import PREFIX
 from b12lab._io.fhir_writing import ANALYTE_SYSTEM, CATEGORY_SYSTEM, CODE_SYSTEM
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ __all__ = [
     "to_bundle",
 ]
 
+
+_LONG_ADVICE = "name the export's test codes with columns= (on the command line --map ANALYTE=CODE)"
+_FHIR_ADVICE = "b12lab reads Observations by the LOINC codes listed in b12lab.ANALYTES"
 
 Source = Mapping[str, Any] | str | bytes | Path
 """A Bundle or Observation (a mapping, or JSON text), NDJSON text, or a file (a ``Path``, or a
@@ -112,6 +116,8 @@ def classify_bundle(
         row_errors=frame["error"].to_numpy(dtype=object),
     )
     _check_groups(out, frame, first)
+    errors = out[f"{PREFIX}error"].astype(str)
+    out[f"{PREFIX}error"] = errors.str.replace(_LONG_ADVICE, _FHIR_ADVICE, regex=False)
     return _with_sources(out, observations, ids, first, last, _method(table, laboratory))
 
 
@@ -188,8 +194,6 @@ def _with_sources(
     method: str,
 ) -> pd.DataFrame:
     """The output with each group's times as written, its sources and what was set aside."""
-    from b12lab._core.columns import PREFIX
-
     frame = observations.frame
     groups = len(first)
     derived: list[list[str]] = [[] for _ in range(groups)]

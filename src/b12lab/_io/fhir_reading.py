@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,7 +174,7 @@ def read_observations(resources: Sequence[tuple[Any, str]]) -> Observations:
             continue
         row, when, code = _row(resource, full_url, position, patients)
         rows.append(row)
-        effective.append(when)
+        effective.append(when if row["effective"] is not None else None)  # written back
         codes.append(code)
     frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype(object)
     return Observations(frame=frame, effective=effective, codes=codes, skipped=skipped)
@@ -211,6 +212,11 @@ def _row(
         return row, when, code
     value, unit, error = _value(resource)
     row |= {"value": value, "unit": unit}
+    if when is not None and row["effective"] is None:
+        error = (
+            f"{ErrorCode.INVALID_VALUE}: the collection time is not a FHIR dateTime; the "
+            "laboratory must send effectiveDateTime such as 2024-03-01T08:30:00+01:00"
+        )
     if status not in USABLE:
         shown = repr(status) if status else "none"
         error = (
@@ -305,10 +311,18 @@ def _effective(resource: Resource) -> str | None:
     return None
 
 
+_DATE_TIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|"
+    r"3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?(Z|(\+|-)"
+    r"((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?"
+)
+"""FHIR R4 ``dateTime`` (of which ``instant`` is a part), as the specification writes it."""
+
+
 def _comparable(when: str | None) -> str | None:
     """A time classify_long can compare: with an offset, in UTC (its offset dropped); without,
-    as written; an unreadable one as none (its row then stands alone)."""
-    if when is None:
+    as written; one that is no FHIR ``dateTime`` as none (its row then stands alone)."""
+    if when is None or _DATE_TIME.fullmatch(when) is None:
         return None
     try:
         stamp = pd.Timestamp(when)

@@ -87,8 +87,9 @@ def _observation(row: Mapping[str, Any]) -> dict[str, Any]:
         "category": [_concept(CATEGORY_CODES, "laboratory", "Laboratory")],
         "code": _concept(CODE_SYSTEM, "status-interpretation", TITLE) | {"text": TITLE},
     }
-    if _text(row.get("subject")):
-        observation["subject"] = {"reference": _text(row["subject"])}
+    subject = _text(row.get("subject"))
+    if subject:
+        observation["subject"] = _subject(subject)
     observation |= _effective(row)
     error = _text(row.get(f"{PREFIX}error"))
     category = _text(row.get(f"{PREFIX}category"))
@@ -114,6 +115,15 @@ def _observation(row: Mapping[str, Any]) -> dict[str, Any]:
     if components:
         observation["component"] = components
     return observation
+
+
+def _subject(subject: str) -> dict[str, Any]:
+    """A reference, or (read from ``subject.identifier`` as ``system|value``; ``|`` is no
+    character of a reference) the identifier again."""
+    if "|" in subject:
+        system, _, value = subject.partition("|")
+        return {"identifier": {"system": system, "value": value} if system else {"value": value}}
+    return {"reference": subject}
 
 
 def _concept(system: str, code: str, display: str) -> dict[str, Any]:
