@@ -187,6 +187,17 @@ def test_values_keep_every_digit_and_the_reference_range_is_text() -> None:
     text = text.replace('"value": 1', '"value": 0.123456789012345678901')
     frame = fhir.read_observations(text)
     assert frame["value"].iloc[0] == "0.123456789012345678901"
+    python = fhir.read_observations(
+        bundle(
+            observation("f", "13964-2", 0.52, "umol/L"),  # a float, as Python callers give it
+            observation("n", "13964-2", float("nan"), "umol/L"),
+            observation("s", "13964-2", "0.52", "umol/L"),  # a JSON string is no number
+        )
+    )
+    assert python["value"].iloc[0] == "0.52"
+    assert python["error"].iloc[0] == ""
+    assert "valueQuantity.value is not finite" in python["error"].iloc[1]
+    assert "valueQuantity.value is a str, not a number" in python["error"].iloc[2]
     ranged = observation(
         "h",
         "13965-9",

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
@@ -176,7 +177,9 @@ def read_observations(resources: Sequence[tuple[Any, str]]) -> Observations:
         rows.append(row)
         effective.append(when if row["effective"] is not None else None)  # written back
         codes.append(code)
-    frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype(object)
+    frame = pd.DataFrame(  # object columns: an age stays 71, not 71.0
+        {name: pd.Series([row[name] for row in rows], dtype=object) for name in COLUMNS}
+    )
     return Observations(frame=frame, effective=effective, codes=codes, skipped=skipped)
 
 
@@ -264,8 +267,14 @@ def _quantity(quantity: Any) -> tuple[str | None, str | None, str]:
     if not isinstance(quantity, Mapping):
         return None, None, f"{ErrorCode.INVALID_VALUE}: valueQuantity is not an object"
     number = quantity.get("value")
-    if isinstance(number, bool) or not isinstance(number, Decimal | int):
-        shown = "missing" if number is None else f"a {type(number).__name__}, not a number"
+    if not _is_number(number):
+        shown = (
+            "missing"
+            if number is None
+            else "not finite"
+            if isinstance(number, float | Decimal) and not isinstance(number, bool)
+            else f"a {type(number).__name__}, not a number"
+        )
         return None, None, f"{ErrorCode.INVALID_VALUE}: valueQuantity.value is {shown}"
     comparator = quantity.get("comparator")
     if comparator is not None and comparator not in COMPARATORS:
@@ -279,8 +288,19 @@ def _quantity(quantity: Any) -> tuple[str | None, str | None, str]:
     return text, unit, ""
 
 
-def _digits(number: Decimal | int) -> str:
-    """Exact digits, never an exponent (``1E+2`` is ``100``)."""
+def _is_number(value: Any) -> TypeGuard[Decimal | int | float]:
+    """A JSON number: read as Decimal or int from text, or a finite float given in Python."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return not isinstance(value, Decimal) or value.is_finite()
+
+
+def _digits(number: Decimal | int | float) -> str:
+    """Exact digits, never an exponent (``1E+2`` is ``100``); a float by its shortest repr."""
+    if isinstance(number, float):
+        number = Decimal(repr(number))
     return format(number, "f") if isinstance(number, Decimal) else str(number)
 
 
@@ -380,9 +400,7 @@ def _bound(quantity: Any) -> str:
     if not isinstance(quantity, Mapping):
         return ""
     number = quantity.get("value")
-    if isinstance(number, bool) or not isinstance(number, Decimal | int):
-        return ""
-    return _digits(number)
+    return _digits(number) if _is_number(number) else ""
 
 
 def _bound_unit(quantity: Any) -> str | None:
