@@ -402,7 +402,7 @@ def test_command_line_round_trip(
         "Patient/p1",
         "Patient/p2",
     ]
-    assert "1 with errors" in capsys.readouterr().err
+    assert "4 rows in, 2 rows out, 1 with errors" in capsys.readouterr().err  # Observations in
 
     table = tmp_path / "derived.csv"
     assert main(["classify", str(source), "-o", str(table), "--strict"]) == 1

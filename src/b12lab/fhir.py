@@ -118,7 +118,9 @@ def classify_bundle(
     _check_groups(out, frame, first)
     errors = out[f"{PREFIX}error"].astype(str)
     out[f"{PREFIX}error"] = errors.str.replace(_LONG_ADVICE, _FHIR_ADVICE, regex=False)
-    return _with_sources(out, observations, ids, first, last, _method(table, laboratory))
+    result = _with_sources(out, observations, ids, first, last, _method(table, laboratory))
+    result.attrs["observations"] = len(frame)  # for the command line's summary
+    return result
 
 
 def to_bundle(result: pd.DataFrame) -> dict[str, Any]:
@@ -199,16 +201,24 @@ def _with_sources(
     derived: list[list[str]] = [[] for _ in range(groups)]
     notes: list[list[str]] = [[] for _ in range(groups)]
     unread: list[list[str]] = [[] for _ in range(groups)]
-    for row, group in enumerate(ids):
-        reference = str(frame.at[row, "observation"])
-        if frame.at[row, "note"]:
-            notes[group].append(str(frame.at[row, "note"]))
-        elif frame.at[row, "error"] and observations.codes[row] is None:
+    columns = zip(
+        ids.tolist(),
+        frame["observation"].tolist(),
+        frame["note"].tolist(),
+        frame["error"].tolist(),
+        frame["test"].tolist(),
+        observations.codes,
+        strict=True,
+    )
+    for group, reference, note, error, test, code in columns:
+        if note:
+            notes[group].append(str(note))
+        elif error and code is None:
             continue  # an unreadable NDJSON line: its group's error names it
-        elif observations.codes[row] is None:
-            unread[group].append(str(frame.at[row, "test"]).removeprefix("http://loinc.org|"))
-        elif not reference.startswith(("resource ", "line ")):
-            derived[group].append(reference)
+        elif code is None:
+            unread[group].append(str(test).removeprefix("http://loinc.org|"))
+        elif not str(reference).startswith(("resource ", "line ")):
+            derived[group].append(str(reference))
     effective = observations.effective
     return out.assign(
         **{

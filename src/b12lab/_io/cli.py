@@ -572,11 +572,14 @@ def _classify_fhir(args: argparse.Namespace) -> int:
             window=args.window,
             explain=args.explain or to_fhir,
         )
-    progress = Progress(total_bytes=0, rows_in=len(result))
+    progress = Progress(total_bytes=0, rows_in=int(result.attrs.get("observations", 0)))
     _count(progress, result, 0)
     progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
     if to_fhir:
-        _write_text(args.output, bundle_json(result) + "\n")
+        from b12lab._io.writing import write_whole
+
+        text = bundle_json(result, indent=None) + "\n"  # unindented: json's fast C encoder
+        write_whole(args.output, text.encode("utf-8"), _standard_output)
     else:
         make_record = _record_maker(args, policy, input_sha256)
         from b12lab._io.writing import writer
@@ -588,22 +591,6 @@ def _classify_fhir(args: argparse.Namespace) -> int:
             output.record = record_json(make_record(progress))
     _summary(progress)
     return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
-
-
-def _write_text(path: Path | None, text: str) -> None:
-    """Text to standard output, or to ``path`` whole: written beside it, then renamed over it."""
-    if path is None:
-        _standard_output().write(text.encode("utf-8"))
-        return
-    target = Path(os.path.realpath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(text.encode("utf-8"))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _diff(args: argparse.Namespace) -> int:
