@@ -14,11 +14,14 @@ from typing import Any
 import pandas as pd
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import b12lab
 from b12lab import fhir
 from b12lab._io.cli import main
 from b12lab.errors import B12LabWarning, InputFileError
+from tests.strategies import canonical_values
 
 UCUM = "http://unitsofmeasure.org"
 WHEN = "2024-03-01T08:30:00+01:00"
@@ -428,3 +431,45 @@ def test_command_line_refuses_fhir_output_for_csv_and_options_that_do_not_apply(
     source.write_text(json.dumps(bundle(observation("b", "2132-9", 160))), encoding="utf-8")
     assert main(["classify", str(source), "--map", "b12=X"]) == 2
     assert "--map do(es) not apply to FHIR input" in capsys.readouterr().err
+
+
+FHIR_MARKERS = {"b12": "14685-2", "mma": "13964-2", "hcy": "13965-9", "folate": "14732-2"}
+UCUM_UNITS = {"b12": "pmol/L", "mma": "umol/L", "hcy": "umol/L", "folate": "nmol/L"}
+
+
+@st.composite
+def laboratory_results(draw: st.DrawFn) -> dict[str, tuple[str, float]]:
+    """Some of B12, MMA, homocysteine and folate (at least one): a comparator and a value."""
+    chosen = draw(st.sets(st.sampled_from(sorted(FHIR_MARKERS)), min_size=1))
+    return {
+        analyte: (draw(st.sampled_from(["", "", "<", ">="])), draw(canonical_values(analyte)))
+        for analyte in sorted(chosen)
+    }
+
+
+@settings(max_examples=25)
+@given(results=laboratory_results(), age=st.none() | st.integers(16, 99))
+def test_a_bundle_gets_the_answer_classify_gives_the_same_results(
+    results: dict[str, tuple[str, float]], age: int | None
+) -> None:
+    resources = []
+    if age is not None:
+        born = f"{2024 - age - 1}-06-01"  # so the patient is ``age`` on 2024-03-01
+        resources.append({"resourceType": "Patient", "id": "p1", "birthDate": born})
+    for analyte, (comparator, value) in results.items():
+        resources.append(
+            observation(
+                analyte,
+                FHIR_MARKERS[analyte],
+                Decimal(repr(value)),
+                UCUM_UNITS[analyte],
+                comparator=comparator or None,
+            )
+        )
+    row = fhir.classify_bundle(bundle(*resources)).iloc[0]
+    expected = b12lab.classify(
+        **{a: f"{c}{v!r} {UCUM_UNITS[a]}" for a, (c, v) in results.items()}, age=age
+    )
+    assert row["b12lab_category"] == expected.category
+    assert row["b12lab_rule"] == (expected.rule or "")
+    assert row["b12lab_error"] == ""

@@ -270,9 +270,10 @@ def _parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser(
         "classify",
-        help="classify every row of a CSV or Parquet file",
+        help="classify every row of a CSV or Parquet file, or a FHIR Bundle",
         description="Classify every row of a CSV or Parquet file, one patient per row\n"
-        "(or, with --long, one result per row).",
+        "(or, with --long, one result per row), or the Observations of a FHIR R4 Bundle\n"
+        "or NDJSON, one row or derived Observation per subject and collection.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
