@@ -473,3 +473,42 @@ def test_a_bundle_gets_the_answer_classify_gives_the_same_results(
     assert row["b12lab_category"] == expected.category
     assert row["b12lab_rule"] == (expected.rule or "")
     assert row["b12lab_error"] == ""
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = (
+    "status", "code", "subject", "effectiveDateTime", "effectivePeriod", "valueQuantity",
+    "valueString", "dataAbsentReason", "referenceRange", "id",
+)  # fmt: skip
+
+
+@settings(max_examples=50)
+@given(
+    garbled=st.dictionaries(st.sampled_from(FIELDS), JSON, min_size=1),
+    quantity=st.dictionaries(
+        st.sampled_from(["value", "comparator", "unit", "code", "system"]), JSON
+    ),
+)
+def test_garbled_observations_never_crash_and_never_vanish(
+    garbled: dict[str, Any], quantity: dict[str, Any]
+) -> None:
+    """Whatever a sender puts in an Observation's fields, the reader answers with a row: the
+    good Observation beside it is still classified, and nothing but b12lab's errors is raised."""
+    broken = observation("x", "2132-9", 160, subject="Patient/x") | garbled
+    odd = observation("y", "13964-2", subject="Patient/y")
+    odd["valueQuantity"] = quantity
+    frame = fhir.read_observations(bundle(observation("ok", "2132-9", 160), broken, odd))
+    assert len(frame) == 3
+    try:
+        result = fhir.classify_bundle(bundle(observation("ok", "2132-9", 160), broken, odd))
+    except b12lab.B12LabError:
+        return  # a clear error about the whole input (a time column pandas cannot compare)
+    assert (result["subject"] == "Patient/p1").sum() == 1
+    assert result.loc[result["subject"] == "Patient/p1", "b12lab_error"].iloc[0] == ""
+    valid(result)

@@ -143,7 +143,8 @@ def _flattened(resource: Resource, full_url: str, *, top: bool) -> Iterator[tupl
     """A Bundle's entries (nested Bundles too), or the resource itself."""
     kind = resource.get("resourceType")
     if kind == "Bundle":
-        for entry in resource.get("entry") or ():
+        entries = resource.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
             if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
                 yield from _flattened(entry["resource"], str(entry.get("fullUrl") or ""), top=False)
         return
@@ -235,7 +236,9 @@ _KNOWN = {code: name for name, analyte in ANALYTES.items() for code in analyte.l
 
 def _test(resource: Resource) -> tuple[str | None, str | None]:
     """The LOINC code b12lab reads (if any), and the test as the long frame names it."""
-    codings = [c for c in (resource.get("code") or {}).get("coding") or () if isinstance(c, dict)]
+    code = resource.get("code")
+    listed = code.get("coding") if isinstance(code, Mapping) else None
+    codings = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
     loinc = [str(c.get("code") or "").strip() for c in codings if c.get("system") == LOINC]
     for code in loinc:
         if code in _KNOWN:
@@ -277,7 +280,9 @@ def _quantity(quantity: Any) -> tuple[str | None, str | None, str]:
         )
         return None, None, f"{ErrorCode.INVALID_VALUE}: valueQuantity.value is {shown}"
     comparator = quantity.get("comparator")
-    if comparator is not None and comparator not in COMPARATORS:
+    if comparator is not None and (
+        not isinstance(comparator, str) or comparator not in COMPARATORS
+    ):
         reason = f"valueQuantity.comparator {comparator!r} cannot be read as censoring"
         return None, None, f"{ErrorCode.INVALID_VALUE}: {reason}; use <, <=, >= or >"
     text = COMPARATORS.get(comparator or "", "") + _digits(number)
@@ -314,8 +319,9 @@ def _unit(quantity: Mapping[str, Any]) -> str | None:
 
 
 def _absent_reason(reason: Any) -> str:
-    codings = (reason or {}).get("coding") or () if isinstance(reason, Mapping) else ()
-    codes = [str(c.get("code")) for c in codings if isinstance(c, Mapping) and c.get("code")]
+    codings = reason.get("coding") if isinstance(reason, Mapping) else None
+    listed = codings if isinstance(codings, list) else []
+    codes = [str(c.get("code")) for c in listed if isinstance(c, Mapping) and c.get("code")]
     return f" (dataAbsentReason {codes[0]})" if codes else ""
 
 
