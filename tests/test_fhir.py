@@ -488,7 +488,7 @@ FIELDS = (
 )  # fmt: skip
 
 
-@settings(max_examples=50)
+@settings(max_examples=25)
 @given(
     garbled=st.dictionaries(st.sampled_from(FIELDS), JSON, min_size=1),
     quantity=st.dictionaries(
