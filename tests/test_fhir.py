@@ -410,6 +410,8 @@ def test_command_line_round_trip(
     table = tmp_path / "derived.csv"
     assert main(["classify", str(source), "-o", str(table), "--strict"]) == 1
     assert list(pd.read_csv(table)["b12lab_category"].fillna("")) == ["deficiency_likely", ""]
+    record = json.loads((tmp_path / "derived.csv.b12lab.json").read_text(encoding="utf-8"))
+    assert record["options"]["fhir"] == {"window": None}
 
     assert main(["classify", str(source), "--to", "fhir"]) == 0
     Bundle.model_validate_json(capsys.readouterr().out)

@@ -871,17 +871,26 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
         name: getattr(args, name)
         for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
     }
-    return {
-        "map": _pairs(args.map, "map"),
-        "unit": _pairs(args.unit, "unit"),
-        "decimal": args.decimal,
-        "delimiter": args.delimiter,
-        "encoding": args.encoding,
-        "explain": args.explain,
-        "strict": args.strict,
-        "keep_formulas": args.keep_formulas,
-        "long": long if args.long else None,
-    } | _site_options(args)
+    return (
+        {
+            "map": _pairs(args.map, "map"),
+            "unit": _pairs(args.unit, "unit"),
+            "decimal": args.decimal,
+            "delimiter": args.delimiter,
+            "encoding": args.encoding,
+            "explain": args.explain,
+            "strict": args.strict,
+            "keep_formulas": args.keep_formulas,
+            "long": long if args.long else None,
+        }
+        | _site_options(args)
+        | _fhir_options(args)
+    )
+
+
+def _fhir_options(args: argparse.Namespace) -> dict[str, Any]:
+    """With FHIR input: its window (none otherwise)."""
+    return {"fhir": {"window": args.window}} if _fhir_input(args) else {}
 
 
 def _site_options(args: argparse.Namespace) -> dict[str, Any]:
