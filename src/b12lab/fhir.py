@@ -28,14 +28,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
+from b12lab import __version__
+from b12lab._core.analytes import ANALYTES
 from b12lab._core.columns import PREFIX
+from b12lab._core.policy import resolve
+from b12lab._io import fhir_reading, fhir_writing
 from b12lab._io.fhir_writing import ANALYTE_SYSTEM, CATEGORY_SYSTEM, CODE_SYSTEM
+from b12lab._io.long_format import _groups, _times, _window, classify_long
+from b12lab.errors import B12LabWarning, InputFileError
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-
-    from b12lab._io.fhir_reading import Observations
     from b12lab.tables import Table
 
 __all__ = [
@@ -65,10 +70,7 @@ def read_observations(bundle: Source) -> pd.DataFrame:
     ``sex`` (from a Patient in the input), ``observation`` (its reference), ``error`` and
     ``note`` (why it cannot be used, or was set aside).
     """
-    from b12lab._io.fhir_reading import load_resources
-    from b12lab._io.fhir_reading import read_observations as read
-
-    return read(load_resources(bundle)).frame
+    return fhir_reading.read_observations(fhir_reading.load_resources(bundle)).frame
 
 
 def classify_bundle(
@@ -93,11 +95,7 @@ def classify_bundle(
     Raises :class:`b12lab.InputFileError` if the input is not FHIR JSON or NDJSON, or if no
     Observation holds a result b12lab reads.
     """
-    from b12lab._io.fhir_reading import load_resources
-    from b12lab._io.fhir_reading import read_observations as read
-    from b12lab._io.long_format import classify_long
-
-    observations = read(load_resources(bundle))
+    observations = fhir_reading.read_observations(fhir_reading.load_resources(bundle))
     _warn_skipped(observations.skipped)
     frame = observations.frame
     _require_results(frame)
@@ -126,9 +124,7 @@ def classify_bundle(
 def to_bundle(result: pd.DataFrame) -> dict[str, Any]:
     """A FHIR R4 ``collection`` Bundle of :func:`classify_bundle`'s result, one derived
     Observation per row (see the module docstring of ``b12lab._io.fhir_writing``)."""
-    from b12lab._io.fhir_writing import to_bundle as write
-
-    return write(result)
+    return fhir_writing.to_bundle(result)
 
 
 def bundle_json(result: pd.DataFrame, *, indent: int | None = 2) -> str:
@@ -139,8 +135,6 @@ def bundle_json(result: pd.DataFrame, *, indent: int | None = 2) -> str:
 def _warn_skipped(skipped: Counter[str]) -> None:
     if not skipped:
         return
-    from b12lab.errors import B12LabWarning
-
     listed = ", ".join(f"{kind} ({count})" for kind, count in sorted(skipped.items()))
     warnings.warn(
         f"{sum(skipped.values())} resource(s) that are not Observations or Patients were not "
@@ -153,9 +147,6 @@ def _warn_skipped(skipped: Counter[str]) -> None:
 def _require_results(frame: pd.DataFrame) -> None:
     """At least one Observation with a test b12lab reads and a value (else classify_long could
     not tell what the input holds, and each group would only say so)."""
-    from b12lab._core.analytes import ANALYTES
-    from b12lab.errors import InputFileError
-
     known = frame["test"].isin([code for a in ANALYTES.values() for code in a.loinc])
     if (known & frame["value"].notna()).any():
         return
@@ -171,8 +162,6 @@ def _grouping(
     frame: pd.DataFrame, window: pd.Timedelta | str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's group, and each group's first and last row, by classify_long's own rule."""
-    from b12lab._io.long_format import _groups, _times, _window
-
     failed = frame["error"].to_numpy(dtype=object) != ""
     times, _ = _times(frame, "effective", failed, ())
     return _groups(frame["subject"], times, _window("effective", window))
@@ -180,8 +169,6 @@ def _grouping(
 
 def _check_groups(out: pd.DataFrame, frame: pd.DataFrame, first: np.ndarray) -> None:
     """The groups found here are classify_long's, row for row (else a defect, not an answer)."""
-    import pandas as pd
-
     expected = frame["subject"].iloc[first].reset_index(drop=True)
     if len(out) != len(first) or not expected.equals(pd.Series(out["subject"], dtype=object)):
         raise RuntimeError("b12lab.fhir: groups differ from classify_long's; please report")
@@ -189,7 +176,7 @@ def _check_groups(out: pd.DataFrame, frame: pd.DataFrame, first: np.ndarray) -> 
 
 def _with_sources(
     out: pd.DataFrame,
-    observations: Observations,
+    observations: fhir_reading.Observations,
     ids: np.ndarray,
     first: np.ndarray,
     last: np.ndarray,
@@ -245,9 +232,6 @@ def _set_aside(notes: list[str], unread: list[str]) -> str:
 
 def _method(table: str | Table | None, laboratory: str | Table | None) -> str:
     """b12lab's version and the tables with their SHA-256 prefixes, as ``method`` text."""
-    from b12lab import __version__
-    from b12lab._core.policy import resolve
-
     policy = resolve(table, laboratory)
     used = [f"table {policy.table.key} (sha256 {policy.table.sha256[:12]})"]
     if policy.laboratory is not None:
