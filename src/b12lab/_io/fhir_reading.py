@@ -240,9 +240,9 @@ def _test(resource: Resource) -> tuple[str | None, str | None]:
     listed = code.get("coding") if isinstance(code, Mapping) else None
     codings = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
     loinc = [str(c.get("code") or "").strip() for c in codings if c.get("system") == LOINC]
-    for code in loinc:
-        if code in _KNOWN:
-            return code, code
+    for candidate in loinc:
+        if candidate in _KNOWN:
+            return candidate, candidate
     if loinc:
         return None, f"{LOINC}|{loinc[0]}"
     first = codings[0] if codings else {}
