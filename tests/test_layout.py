@@ -48,7 +48,7 @@ def test_compiling_a_table_needs_nothing_of_the_pipeline_arrays() -> None:
 
 
 def test_the_public_api_is_what_all_says() -> None:
-    public_modules = {"errors", "tables", "dask", "report", "omop"}
+    public_modules = {"errors", "tables", "dask", "report", "omop", "fhir"}
     for path in PACKAGE.glob("*.py"):
         name = path.stem
         assert name.startswith("_") or name in public_modules, f"{name}.py should be private"

@@ -89,6 +89,7 @@ PUBLIC = [
     "classify_frame",
     "classify_long",
     "diff",
+    "fhir",
     "measure",
     "normalize",
     "omop",

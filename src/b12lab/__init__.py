@@ -15,7 +15,7 @@ from b12lab import errors  # the exception tree imports nothing heavy
 from b12lab._io.pandas_hook import register_accessor
 
 if TYPE_CHECKING:
-    from b12lab import omop, report, tables
+    from b12lab import fhir, omop, report, tables
     from b12lab._core.analytes import ANALYTES, Analyte
     from b12lab._core.categories import Category, Censoring, Interpretation
     from b12lab._core.frame import classify_frame
@@ -84,6 +84,7 @@ __all__ = [
     "classify_frame",
     "classify_long",
     "diff",
+    "fhir",
     "measure",
     "normalize",
     "omop",
@@ -121,7 +122,7 @@ def __getattr__(name: str) -> Any:
     """Load a public name on first use and keep it, so the next lookup is a plain one."""
     if name == "__version__":
         value: Any = _version()
-    elif name in ("tables", "report", "omop"):
+    elif name in ("tables", "report", "omop", "fhir"):
         value = importlib.import_module(f"b12lab.{name}")
     elif name in _HOMES:
         value = getattr(importlib.import_module(_HOMES[name]), name)

@@ -13,6 +13,17 @@ References
 [4] LOINC codes as listed by NLM (LHNCBC/flowsheet-lhc h17.js), ARUP 0070150, Mayo MMAP;
     14685-2 "Cobalamin (Vitamin B12) [Moles/volume] in Serum or Plasma" (Vit B12 SerPl-sCnc)
     from a LOINC table extract.
+[5] 14732-2 "Folate [Moles/volume] in Serum or Plasma": the eHealth Suisse list of laboratory
+    observations for external quality control (LOINC long names; ehealth_connector
+    ``org.ehealth_connector.cda.ch.lab.lrqc.enums.LabObsList``), beside 2284-8 "Folate
+    [Mass/volume] in Serum or Plasma". Red-cell folate (2283-0, 14731-4) is a different
+    specimen and is not read as serum folate.
+[6] 2428-1 "Homocysteine [Mass/volume] in Serum or Plasma" (short name Hcys SerPl-mCnc): a
+    laboratory-to-LOINC mapping table giving LOINC long and short names (public SQL dump,
+    table ``gen.labs``), the OMOP vocabulary's LOINC concept 3037585, and a FHIR ValueSet that
+    lists it beside 13965-9 "Homocysteine [Moles/volume] in Serum or Plasma". Two other code
+    files call it [Moles/volume]; all agree on homocysteine in serum or plasma, and the unit
+    sent with the result, not the code, decides how it is converted.
 """
 
 from __future__ import annotations
@@ -77,7 +88,7 @@ ANALYTES: dict[str, Analyte] = {
             canonical_unit="µmol/L",
             molar_mass=135.18,
             molar_mass_source="homocysteine C4H9NO2S [3]",
-            loinc=("13965-9",),
+            loinc=("13965-9", "2428-1"),  # [4], [6]
             aliases=("hcy", "thcy", "homocysteine", "total homocysteine", "homocyst(e)ine"),
         ),
         Analyte(
@@ -86,7 +97,7 @@ ANALYTES: dict[str, Analyte] = {
             canonical_unit="nmol/L",
             molar_mass=441.4,
             molar_mass_source="folic acid C19H19N7O6 [2]; reproduces ng/mL x 2.265 [1]",
-            loinc=("2284-8",),
+            loinc=("2284-8", "14732-2"),  # [4], [5]
             aliases=("folate", "serum folate", "folic acid"),
         ),
         Analyte(

@@ -55,6 +55,10 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 128 + 2, 128 + 13  # as if killed by SIGINT, SIGPIPE
 MIN_CHUNK_BYTES = 1
 """A block may hold less than one record and still work (it reads on to the record's end)."""
+FHIR_INPUTS = (".json", ".ndjson")
+"""Input extensions read as FHIR (a Bundle or Observation; NDJSON of resources)."""
+FHIR_OUTPUT = ".json"
+"""An output extension that writes a FHIR Bundle (for FHIR input)."""
 UNIT_HINT = (
     "  hint: a result without a unit, or in a unit b12lab does not know, is not classified; "
     "give the unit of a column's bare numbers with --unit ANALYTE=UNIT (e.g. --unit b12=pg/mL), "
@@ -217,6 +221,8 @@ def _output_path(text: str) -> Path | None:
     if text == "-":
         return None
     path = Path(text)
+    if path.suffix.lower() == FHIR_OUTPUT:  # a FHIR Bundle, for FHIR input (checked later)
+        return path
     try:
         output_format(path)
     except ValueError as exc:
@@ -264,21 +270,25 @@ def _parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser(
         "classify",
-        help="classify every row of a CSV or Parquet file",
+        help="classify every row of a CSV or Parquet file, or a FHIR Bundle",
         description="Classify every row of a CSV or Parquet file, one patient per row\n"
-        "(or, with --long, one result per row).",
+        "(or, with --long, one result per row), or the Observations of a FHIR R4 Bundle\n"
+        "or NDJSON, one row or derived Observation per subject and collection.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument(
-        "input", help="CSV or .parquet file, one patient per row; - reads standard input"
+        "input",
+        help="CSV or .parquet file, one patient per row; a FHIR Bundle (.json) or NDJSON of "
+        "Observations (.ndjson); - reads standard input",
     )
     classify.add_argument(
         "-o",
         "--output",
         type=_output_path,
         help="write here; the extension names the format: .csv, .parquet or .pq, "
-        ".ndjson or .jsonl (JSON lines); - or none: CSV to standard output",
+        ".ndjson or .jsonl (JSON lines), .json (a FHIR Bundle, for FHIR input); - or none: "
+        "CSV to standard output",
     )
     classify.add_argument(
         "--table", default=None, help=f"table id or id@version (default: {DEFAULT_TABLE})"
@@ -295,6 +305,7 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--explain", action="store_true", help="add b12lab_reasons: the deciding rule in words"
     )
+    _add_fhir_options(classify)
     _add_long_options(classify)
     _add_omop_options(classify)
     _add_dialect_options(classify)
@@ -330,6 +341,27 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", default=None, help="target unit (default: canonical)")
     convert.set_defaults(run=_convert)
     return parser
+
+
+def _add_fhir_options(command: argparse.ArgumentParser) -> None:
+    """``--from fhir`` and ``--to fhir``: FHIR R4 in and out (see :mod:`b12lab.fhir`)."""
+    fhir = command.add_argument_group("FHIR R4 (read whole; grouped as with --long)")
+    fhir.add_argument(
+        "--from",
+        dest="source_format",
+        choices=["fhir"],
+        default=None,
+        help="read the input as FHIR JSON or NDJSON whatever its name (default: by extension, "
+        f"{' and '.join(FHIR_INPUTS)})",
+    )
+    fhir.add_argument(
+        "--to",
+        dest="target_format",
+        choices=["fhir"],
+        default=None,
+        help="write a FHIR collection Bundle of derived Observations (default: by -o's "
+        "extension, .json for FHIR input)",
+    )
 
 
 def _add_omop_options(command: argparse.ArgumentParser) -> None:
@@ -538,6 +570,14 @@ def _classify(args: argparse.Namespace) -> int:
     from b12lab._core.policy import resolve
     from b12lab._io.reading import CHUNK_BYTES
 
+    if _fhir_input(args):
+        return _classify_fhir(args)
+    if args.target_format == "fhir" or _fhir_output(args):
+        raise B12LabError(
+            "a FHIR Bundle (--to fhir, or -o with .json) is written only for FHIR input: give "
+            "a Bundle (.json) or NDJSON (.ndjson), or --from fhir"
+        )
+
     laboratory = _laboratory(args)
     options: dict[str, Any] = {
         "columns": _pairs(args.map, "map"),
@@ -565,6 +605,77 @@ def _classify(args: argparse.Namespace) -> int:
         chunk_bytes = args.chunk_bytes or CHUNK_BYTES
         reading = argparse.Namespace(**{**vars(args), "input": source, "chunk_bytes": chunk_bytes})
         return _classify_file(reading, options, _record_maker(args, policy, input_sha256))
+
+
+def _fhir_input(args: argparse.Namespace) -> bool:
+    return args.source_format == "fhir" or Path(args.input).suffix.lower() in FHIR_INPUTS
+
+
+def _fhir_output(args: argparse.Namespace) -> bool:
+    output = args.output
+    return output is not None and output.suffix.lower() == FHIR_OUTPUT
+
+
+def _classify_fhir(args: argparse.Namespace) -> int:
+    """FHIR in: one row (or derived Observation) per group; CSV, Parquet, NDJSON or a Bundle out."""
+    from b12lab._core.policy import resolve
+    from b12lab.fhir import bundle_json, classify_bundle
+
+    not_here = [
+        option
+        for option, given in (
+            ("--map", args.map),
+            ("--unit", args.unit),
+            ("--long", args.long),
+            ("--laboratory-column", args.laboratory_column),
+            ("--patient", args.patient),
+            ("--time", args.time),
+            ("--test", args.test),
+            ("--value", args.value),
+            ("--unit-column", args.unit_column),
+        )
+        if given
+    ]
+    if not_here:
+        raise B12LabError(
+            f"{', '.join(not_here)} do(es) not apply to FHIR input: tests are read by LOINC "
+            "code, units from valueQuantity, subjects and times from each Observation"
+        )
+    laboratory = _laboratory(args)
+    assert not isinstance(laboratory, dict)  # no --laboratory-column here
+    policy = resolve(args.table, laboratory)  # an unusable table fails before any input
+    to_fhir = args.target_format == "fhir" or _fhir_output(args)
+    with (
+        _input_file(args.input) as (source, input_sha256),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", B12LabWarning)
+        result = classify_bundle(
+            source,
+            table=args.table,
+            laboratory=laboratory,
+            window=args.window,
+            explain=args.explain or to_fhir,
+        )
+    progress = Progress(total_bytes=0, rows_in=int(result.attrs.get("observations", 0)))
+    _count(progress, result, 0)
+    progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
+    if to_fhir:
+        from b12lab._io.writing import write_whole
+
+        text = bundle_json(result, indent=None) + "\n"  # unindented: json's fast C encoder
+        write_whole(args.output, text.encode("utf-8"), _standard_output)
+    else:
+        make_record = _record_maker(args, policy, input_sha256)
+        from b12lab._io.writing import writer
+
+        with writer(
+            args.output, _standard_output, safe_for_spreadsheets=not args.keep_formulas
+        ) as output:
+            output.write(result)
+            output.record = record_json(make_record(progress))
+    _summary(progress)
+    return EXIT_ROW_ERRORS if args.strict and sum(progress.errors.values()) else EXIT_OK
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -980,6 +1091,7 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
         }
         | _site_options(args)
         | _omop_options(args)
+        | _fhir_options(args)
     )
 
 
@@ -994,6 +1106,11 @@ def _omop_options(args: argparse.Namespace) -> dict[str, Any]:
         "window": args.window,
     }
     return {"omop": omop}
+
+
+def _fhir_options(args: argparse.Namespace) -> dict[str, Any]:
+    """With FHIR input: its window (none otherwise)."""
+    return {"fhir": {"window": args.window}} if _fhir_input(args) else {}
 
 
 def _site_options(args: argparse.Namespace) -> dict[str, Any]:

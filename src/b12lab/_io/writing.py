@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ __all__ = [
     "is_stream",
     "neutralize_formulas",
     "output_format",
+    "write_whole",
     "writer",
 ]
 
@@ -185,6 +187,28 @@ def _commit(written: list[str], path: Path, shown: str) -> None:
             os.replace(written[1], record)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, shown) from None
+
+
+def write_whole(path: Path | None, data: bytes, stdout: Callable[[], IO[bytes]]) -> None:
+    """``data`` at once, to standard output (``None``), a stream, or a file that appears whole
+    (written beside it, then renamed over it, with the permissions the umask gives)."""
+    if path is None:
+        stdout().write(data)
+        return
+    if is_stream(path):
+        with open(path, "wb", buffering=0) as stream:
+            stream.write(data)
+        return
+    target = Path(os.path.realpath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:
