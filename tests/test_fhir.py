@@ -143,6 +143,9 @@ def test_a_bundle_gives_one_row_and_one_derived_observation_per_group(
     notes = [n["text"] for n in first["note"]]
     assert "rule: confirmed-deficiency" in notes
     assert any("deficient band" in note for note in notes)  # the reasons
+    for key in ("nice-ng239@2", "generic-us-lab@2"):
+        for caveat in b12lab.tables.load(key).model.caveats:
+            assert any(f"Caveat of {key}: {caveat}" in note for note in notes)
     bands = {
         c["code"]["coding"][0]["code"]: c["interpretation"][0]["coding"][0]["code"]
         for c in first["component"]

@@ -90,7 +90,8 @@ def classify_bundle(
     columns) and ``b12lab_effective`` and ``b12lab_effective_end`` (the group's first and last
     collection time as written), ``b12lab_derived_from`` (the references of the Observations
     read, space-separated), ``b12lab_set_aside`` (Observations not read, and why) and
-    ``b12lab_method`` (b12lab's version and each table with its SHA-256 prefix).
+    ``b12lab_method`` (b12lab's version and each table with its SHA-256 prefix) and
+    ``b12lab_caveats`` (the tables' caveats, which hold for every result they read).
 
     Raises :class:`b12lab.InputFileError` if the input is not FHIR JSON or NDJSON, or if no
     Observation holds a result b12lab reads.
@@ -117,6 +118,7 @@ def classify_bundle(
     errors = out[f"{PREFIX}error"].astype(str)
     out[f"{PREFIX}error"] = errors.str.replace(_LONG_ADVICE, _FHIR_ADVICE, regex=False)
     result = _with_sources(out, observations, ids, first, last, _method(table, laboratory))
+    result[f"{PREFIX}caveats"] = _caveats(table, laboratory)
     result.attrs["observations"] = len(frame)  # for the command line's summary
     return result
 
@@ -228,6 +230,14 @@ def _set_aside(notes: list[str], unread: list[str]) -> str:
         listed = f" ({codes})" if codes else ""
         said.append(f"{len(unread)} observation(s) with a test b12lab does not read{listed}")
     return "; ".join(said)
+
+
+def _caveats(table: str | Table | None, laboratory: str | Table | None) -> str:
+    """Each table's caveats, named by the table: they travel with every derived Observation,
+    as they do with every :class:`b12lab.Result`."""
+    policy = resolve(table, laboratory)
+    used = [t for t in (policy.table, policy.laboratory) if t is not None]
+    return " ".join(f"Caveat of {t.key}: {caveat}" for t in used for caveat in t.model.caveats)
 
 
 def _method(table: str | Table | None, laboratory: str | Table | None) -> str:

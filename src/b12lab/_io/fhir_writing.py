@@ -148,7 +148,8 @@ def _effective(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _notes(row: Mapping[str, Any]) -> list[str]:
-    """The rule, the reasons, the flags and the notes, each a note of its own."""
+    """The rule, the reasons, the flags, the notes and the tables' caveats, each a note of its
+    own."""
     notes = []
     rule = _text(row.get(f"{PREFIX}rule"))
     if rule:
@@ -162,6 +163,9 @@ def _notes(row: Mapping[str, Any]) -> list[str]:
     extra = _text(row.get(f"{PREFIX}notes"))
     if extra:
         notes.append(extra)
+    caveats = _text(row.get(f"{PREFIX}caveats"))
+    if caveats:
+        notes.append(caveats)
     return notes
 
 
