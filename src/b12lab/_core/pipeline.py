@@ -33,6 +33,7 @@ from b12lab._core.measurements import Measurement
 from b12lab._core.numerals import Decimal
 from b12lab._core.observations import Observed, from_numbers
 from b12lab._core.policy import Policy
+from b12lab._core.reported_ranges import RangeColumn, band_map, read_ranges
 from b12lab._core.table_schema import AGE_UNIT
 from b12lab.errors import B12LabError, ImplausibleValueError
 
@@ -64,6 +65,9 @@ class Inputs:
     medicines: Cells | None = None
     known_errors: Sequence[str] | npt.NDArray[np.object_] | None = None
     decimal: Decimal = "."
+    reference_ranges: Mapping[str, Cells] = field(default_factory=dict)
+    """Per analyte: the reference range reported with each result, to band against in place of
+    the laboratory table's edges (:mod:`b12lab._core.reported_ranges`)."""
 
     @property
     def context(self) -> dict[str, Cells | None]:
@@ -128,6 +132,8 @@ class Outcome:
     errors: RowErrors
     derivation: Derivation | None = None
     """Where eGFR was derived from creatinine (when the policy derives it)."""
+    ranges: Mapping[str, RangeColumn] = field(default_factory=dict)
+    """The reference ranges reported with the results, per analyte given them."""
 
     @property
     def n(self) -> int:
@@ -140,12 +146,15 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
     if inputs.known_errors is not None:
         _add_known(errors, inputs.known_errors)
     parsed: dict[str, ParsedColumn] = {}
+    ranges: dict[str, RangeColumn] = {}
     for analyte in (name for name in ANALYTES if name in inputs.results):
         column = inputs.results[analyte]
         read = read_column(column.values, analyte, column.unit, column.units, inputs.decimal)
         read = _without_implausible(read, policy)
         errors.add(_codes(read.errors)[read.rows], read.errors)
         parsed[analyte] = read
+        if analyte in inputs.reference_ranges:
+            ranges[analyte] = _ranges(inputs, analyte, policy, errors)
     context = read_context(inputs.context, inputs.n, risk=policy.medicines)
     errors.add(context.error_codes - 1, context.errors[1:])
     derivation = None
@@ -156,8 +165,18 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         parsed["egfr"] = derivation.column  # egfr is the last analyte: the order holds
     observed: dict[str, Observed] = {name: column.observed for name, column in parsed.items()}
     observed["age"] = from_numbers("age", context.context.age, AGE_UNIT)
-    evaluation = evaluate(policy, observed, context.context)
-    return Outcome(policy, parsed, context, evaluation, errors, derivation)
+    evaluation = evaluate(policy, observed, context.context, ranges)
+    return Outcome(policy, parsed, context, evaluation, errors, derivation, ranges)
+
+
+def _ranges(inputs: Inputs, analyte: str, policy: Policy, errors: RowErrors) -> RangeColumn:
+    """The analyte's reported ranges; an unreadable one is a row error where it would be used
+    (a range for bands it may not replace is not read, only noted)."""
+    column = read_ranges(inputs.reference_ranges[analyte], analyte, inputs.decimal)
+    if band_map(policy, analyte) is not None and column.errors:
+        own = _codes(column.errors)
+        errors.add(np.where(column.rows >= 0, own[column.rows], -1), column.errors)
+    return column
 
 
 def _add_known(errors: RowErrors, known: Sequence[str] | npt.NDArray[np.object_]) -> None:
