@@ -323,6 +323,13 @@ def _parser() -> argparse.ArgumentParser:
     long.add_argument(
         "--unit-column", default=None, help="unit column, if units are apart (default: unit, ...)"
     )
+    long.add_argument(
+        "--reference-range-column",
+        default=None,
+        metavar="COLUMN",
+        help="column of the reference range reported with each result (0-0.40, <15 umol/L): "
+        "MMA and homocysteine are banded against it instead of the laboratory table",
+    )
     _add_dialect_options(classify)
     classify.add_argument(
         "--keep-formulas",
@@ -470,6 +477,11 @@ def _classify(args: argparse.Namespace) -> int:
         "explain": args.explain,
         "decimal": args.decimal,
     }
+    if args.reference_range_column is not None and not args.long:
+        raise B12LabError(
+            "--reference-range-column needs --long: it names the column of ranges reported "
+            "with each result of a long export"
+        )
     if isinstance(laboratory, dict):
         if args.long:
             raise B12LabError(
@@ -641,6 +653,8 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         test=args.test,
         value=args.value,
         unit=args.unit_column,
+        reference_range=args.reference_range_column,
+        use_reported_ranges=args.reference_range_column is not None,
         row_errors=cited,
         row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
         **options,
@@ -710,6 +724,7 @@ def _record_maker(
             laboratory=None if sites else policy.laboratory,  # sites: in the options
             laboratory_path=_laboratory_file(args),
             options=_record_options(args),
+            reported_ranges=_reported_ranges(args, policy),
             input_name=args.input,
             input_sha256=input_sha256,
             output_name="-" if output is None else str(output),
@@ -759,11 +774,32 @@ def _laboratory_file(args: argparse.Namespace) -> str | None:
     return given[0] if Path(given[0]).suffix == ".toml" else None
 
 
+def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any] | None:
+    """With --reference-range-column: the column, and the analytes banded against it."""
+    from b12lab._core.analytes import ANALYTES
+    from b12lab._core.reported_ranges import band_map
+
+    column = getattr(args, "reference_range_column", None)
+    if column is None:
+        return None
+    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
+    return {"column": column, "analytes": used}
+
+
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape the output, as given (tables are recorded apart, resolved)."""
     long = {
         name: getattr(args, name)
-        for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
+        for name in (
+            "patient",
+            "time",
+            "time_format",
+            "window",
+            "test",
+            "value",
+            "unit_column",
+            "reference_range_column",
+        )
     }
     return {
         "map": _pairs(args.map, "map"),
