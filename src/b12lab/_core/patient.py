@@ -32,7 +32,7 @@ def classify(
     medicines: str | Collection[str] | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
-    reference_ranges: Mapping[str, str] | None = None,
+    reference_ranges: Mapping[str, str | None] | None = None,
 ) -> Result:
     """Interpret one patient's B12 results against a versioned reference table.
 
@@ -53,7 +53,8 @@ def classify(
     ``reference_ranges`` gives the reference range the laboratory reported with a result
     (``{"mma": "0.00-0.40 umol/L"}``): MMA and homocysteine, whose bands the guideline takes
     from the laboratory, are then banded against it instead of the laboratory table, and the
-    marker's ``reference_range`` says so. A guideline's own bands (NICE's B12) are not replaced:
+    marker's ``reference_range`` says so (None: no range reported, banded by the table with a
+    note, as in a frame). A guideline's own bands (NICE's B12) are not replaced:
     the marker's note says the range was not used. An unreadable range raises
     :class:`~b12lab.errors.InvalidValueError`.
     """

@@ -154,7 +154,7 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         errors.add(_codes(read.errors)[read.rows], read.errors)
         parsed[analyte] = read
         if analyte in inputs.reference_ranges:
-            ranges[analyte] = _ranges(inputs, analyte, policy, errors)
+            ranges[analyte] = _ranges(inputs, read, policy, errors)
     context = read_context(inputs.context, inputs.n, risk=policy.medicines)
     errors.add(context.error_codes - 1, context.errors[1:])
     derivation = None
@@ -169,13 +169,17 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
     return Outcome(policy, parsed, context, evaluation, errors, derivation, ranges)
 
 
-def _ranges(inputs: Inputs, analyte: str, policy: Policy, errors: RowErrors) -> RangeColumn:
-    """The analyte's reported ranges; an unreadable one is a row error where it would be used
-    (a range for bands it may not replace is not read, only noted)."""
+def _ranges(
+    inputs: Inputs, results: ParsedColumn, policy: Policy, errors: RowErrors
+) -> RangeColumn:
+    """The analyte's reported ranges; an unreadable one is a row error where it would band a
+    result (a range for bands it may not replace is not used, only noted)."""
+    analyte = results.observed.analyte
     column = read_ranges(inputs.reference_ranges[analyte], analyte, inputs.decimal)
     if band_map(policy, analyte) is not None and column.errors:
         own = _codes(column.errors)
-        errors.add(np.where(column.rows >= 0, own[column.rows], -1), column.errors)
+        used = (column.rows >= 0) & results.observed.present
+        errors.add(np.where(used, own[column.rows], -1), column.errors)
     return column
 
 

@@ -187,7 +187,9 @@ def read_ranges(
         except InvalidValueError as exc:
             ranges.append(None)
             errors.append(exc)
-    empty = np.array([r is None and e is None for r, e in zip(ranges, errors, strict=True)])
+    empty = np.array(
+        [r is None and e is None for r, e in zip(ranges, errors, strict=True)], dtype=bool
+    )
     rows = np.where((codes >= 0) & ~np.append(empty, True)[codes], codes, -1).astype(np.intp)
     return RangeColumn(analyte, ranges, errors, rows)
 
