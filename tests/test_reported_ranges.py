@@ -121,6 +121,9 @@ def test_the_reasons_quote_the_reported_range() -> None:
         "0.52 µmol/L (= 0.52 nmol/mL) is in the high band (above the reported reference range "
         "0.00-0.40 µmol/L)" in result.reasons[-1].text
     )
+    assert result.reasons[-1].source.endswith("and the reference ranges reported with them")
+    plain = b12lab.classify(b12="300 pmol/L", mma="0.52 umol/L")
+    assert "reported" not in plain.reasons[-1].source
     below = _mma("0.05 umol/L", "0.10-0.40")
     assert below.reference_range == "0.10-0.40 µmol/L"
     low = b12lab.classify(mma="0.05 umol/L", reference_ranges={"mma": "0.10-0.40"})

@@ -560,14 +560,25 @@ def _cross_statements(outcome: Outcome) -> list[npt.NDArray[np.object_]]:
     return found
 
 
-def _evidence_reason(policy: Policy, text: str) -> Reason:
+def _evidence_reason(policy: Policy, text: str, *, reported: bool = False) -> Reason:
+    """The row's results in words; ``reported`` where some were banded against the reference
+    range reported with them."""
     tables = policy.table.key + (f" and {policy.laboratory.key}" if policy.laboratory else "")
+    ranges = " and the reference ranges reported with them" if reported else ""
     return Reason(
         rule=None,
         text=f"Results: {text}.",
         table=policy.table.key,
-        source=f"the row's results against the bands of {tables}",
+        source=f"the row's results against the bands of {tables}{ranges}",
     )
+
+
+def _reported_rows(outcome: Outcome) -> npt.NDArray[np.bool_]:
+    """Rows some result of which was banded against the range reported with it."""
+    used = np.zeros(outcome.n, dtype=np.bool_)
+    for reported in outcome.evaluation.namespace.reported.values():
+        used |= reported.used
+    return used
 
 
 def _derived_from(outcome: Outcome, row: int) -> str | None:
@@ -648,7 +659,8 @@ def _row_evidence(outcome: Outcome, row: int) -> tuple[Reason, ...]:
     evidence = _evidence(outcome)
     if evidence is None or not evidence[row]:
         return ()
-    return (_evidence_reason(outcome.policy, str(evidence[row])),)
+    reported = bool(_reported_rows(outcome)[row])
+    return (_evidence_reason(outcome.policy, str(evidence[row]), reported=reported),)
 
 
 def _rule_id(policy: Policy, index: int) -> str | None:
@@ -884,8 +896,14 @@ def _reason_column(
     if not quoted.any():
         return reasons
     texts = np.asarray(reasons, dtype=object)
-    before, after = _reason_text([_evidence_reason(outcome.policy, "\0")]).split("\0")
-    texts[quoted] = texts[quoted] + (REASON_SEPARATOR + before) + evidence[quoted] + after
+    used = _reported_rows(outcome)
+    for reported in (False, True):
+        rows = quoted & (used == reported)
+        if not rows.any():
+            continue
+        reason = _evidence_reason(outcome.policy, "\0", reported=reported)
+        before, after = _reason_text([reason]).split("\0")
+        texts[rows] = texts[rows] + (REASON_SEPARATOR + before) + evidence[rows] + after
     return texts  # quoting each row's values makes most texts distinct: no categories
 
 
