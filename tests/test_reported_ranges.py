@@ -36,6 +36,9 @@ INF = float("inf")
         ("0.0-0.4 umol/L", (0.0, 0.4, True, True, "umol/L", 1)),
         ("0.0 umol/L - 0.4 µmol/L", (0.0, 0.4, True, True, "umol/L", 1)),
         ("0-400 nmol/L", (0.0, 400.0, True, True, "nmol/L", 0)),
+        ("0.00 - 0.40 μmol/L", (0.0, 0.4, True, True, "μmol/L", 2)),  # Greek mu
+        ("0.0\xa0-\xa00.4 umol/l", (0.0, 0.4, True, True, "umol/l", 1)),
+        ("0 TO 15", (0.0, 15.0, True, True, None, 0)),
         (">= 2.0", (2.0, INF, True, True, None, 1)),
         ("> 2.0", (2.0, INF, False, True, None, 1)),
         ("≥2", (2.0, INF, True, True, None, 0)),
@@ -151,6 +154,9 @@ def test_a_range_with_its_own_unit_is_compared_in_that_unit() -> None:
     assert _mma("0.38 umol/L", "0-400 nmol/L").band == "normal"
     assert _mma("400 nmol/L", "0-0.40 umol/L").band == "normal"
     assert _mma("401 nmol/L", "0-0.40 umol/L").band == "high"
+    # a mass unit through MMA's molar mass: 0.04 mg/L is about 0.34 µmol/L
+    assert _mma("0.52 umol/L", "0-0.04 mg/L").band == "high"
+    assert _mma("0.30 umol/L", "0-0.04 mg/L").band == "normal"
     marker = _mma("520 nmol/L", "0.0-0.6 umol/L")
     assert (marker.band, marker.compared_in) == ("normal", "µmol/L")
 
