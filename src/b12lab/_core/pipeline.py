@@ -10,8 +10,9 @@ from creatinine, age and sex (:mod:`b12lab._core.kidney`); it is then banded lik
 
 Each row keeps its first error, in one fixed order: an error already known for the row (a
 ragged line in a file), then the analytes in :data:`~b12lab._core.analytes.ANALYTES` order
-(unreadable, then implausible), then age, sex, pregnancy, nitrous oxide use, B12 replacement,
-medicines, then contradictions between them.
+(unreadable, then implausible, then an unreadable reference range reported with the result),
+then age, sex, pregnancy, nitrous oxide use, B12 replacement, medicines, then contradictions
+between them.
 """
 
 from __future__ import annotations
