@@ -43,6 +43,7 @@ def classify(
     laboratory_column: str | None = None,
     explain: bool = False,
     decimal: Decimal = ".",
+    reference_ranges: Mapping[str, str] | None = None,
 ) -> dd.DataFrame:
     """Classify every row of a Dask DataFrame; lazily returns it with ``b12lab_*`` columns added.
 
@@ -81,6 +82,7 @@ def classify(
         "laboratory_column": laboratory_column,
         "explain": explain,
         "decimal": decimal,
+        "reference_ranges": dict(reference_ranges) if reference_ranges is not None else None,
     }
     meta = _meta(ddf, options)
     dtypes = {name: meta[name].dtype for name in meta.columns if str(name).startswith(PREFIX)}
@@ -136,6 +138,7 @@ def _classify_partition(
     laboratory_column: str | None,
     explain: bool,
     decimal: Decimal,
+    reference_ranges: Mapping[str, str] | None,
     dtypes: Mapping[str, Any],
 ) -> pd.DataFrame:
     """``classify_frame`` on one partition, its result columns given the dtypes of the meta.
@@ -152,6 +155,7 @@ def _classify_partition(
         laboratory_column=laboratory_column,
         explain=explain,
         decimal=decimal,
+        reference_ranges=reference_ranges,
     )
     drifted = {
         name: "category" if isinstance(dtype, pd.CategoricalDtype) else dtype

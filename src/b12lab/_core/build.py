@@ -32,6 +32,7 @@ from b12lab._core.measurements import Measurement
 from b12lab._core.observations import comparison_basis
 from b12lab._core.pipeline import Outcome
 from b12lab._core.policy import Policy
+from b12lab._core.reported_ranges import ReportedBands, band_map, not_used_note
 from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
 from b12lab._core.table_schema import CONTEXT_LABELS
 from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit
@@ -261,7 +262,41 @@ def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
     elif not _read_by_laboratory(policy, analyte):
         texts.append(_not_interpreted_note(policy))
         codes = np.where(present, len(texts) - 1, codes)
+    if analyte in outcome.ranges:
+        codes = _range_note(outcome, analyte, codes, texts)
     return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
+
+
+def _range_note(
+    outcome: Outcome, analyte: str, codes: npt.NDArray[np.intp], texts: list[str]
+) -> npt.NDArray[np.intp]:
+    """Notes of the reported ranges, after any other note: a range not used, or (where ranges
+    are used) a result banded by the table because no range was reported with it."""
+    policy = outcome.policy
+    present = outcome.parsed[analyte].observed.present
+    given = outcome.ranges[analyte].given
+    if band_map(policy, analyte) is None:
+        return _noted(codes, texts, present & given, not_used_note(policy, analyte))
+    note = (
+        f"no reference range reported with the result; banded against "
+        f"{policy.suppliers[analyte].key}"
+    )
+    return _noted(codes, texts, present & ~given, note)
+
+
+def _noted(
+    codes: npt.NDArray[np.intp], texts: list[str], where: npt.NDArray[np.bool_], note: str
+) -> npt.NDArray[np.intp]:
+    """``note`` added to the rows ``where``, after the note they have (once per distinct
+    note); ``texts`` grows by the combined notes."""
+    if not where.any():
+        return codes
+    remap = np.arange(len(texts), dtype=np.intp)
+    for code in np.unique(codes[where]):
+        base = texts[int(code)]
+        texts.append(f"{base}; {note}" if base else note)
+        remap[int(code)] = len(texts) - 1
+    return np.where(where, remap[codes], codes)
 
 
 # -- the row's own results, as reasons quote them -------------------------------------------
@@ -315,6 +350,33 @@ def _band_words(
     )
     name = policy.bands[analyte].all_strata()[stratum].name
     return f"{text}, interval for {name}" if name else text
+
+
+_SIDES = ("below", "within", "above")
+
+
+def _reported_words(
+    policy: Policy,
+    analyte: str,
+    reported: ReportedBands,
+    row: int,
+    bands: tuple[int, int, int],
+) -> str:
+    """A result's band against the range reported with it: " is in the high band (above the
+    reported reference range 0.00-0.40 µmol/L)"; ``bands`` is the row's code, lowest and
+    highest band."""
+    variable = policy.variables[analyte]
+    first, last = int(reported.position_low[row]), int(reported.position_high[row])
+    sides = _SIDES[first : last + 1]
+    where = sides[0] if len(sides) == 1 else f"{', '.join(sides[:-1])} or {sides[-1]}"
+    relation = f"{where} the reported reference range {reported.texts[reported.key[row]]}"
+    if first == 0 and not reported.below_band:
+        relation += f"; {policy.suppliers[analyte].key} has no band below its normal band"
+    code, low, high = bands
+    if code == engine.CENSORED:
+        labels = variable.labels[low : high + 1]
+        return f" may lie in the {', '.join(labels[:-1])} or {labels[-1]} band ({relation})"
+    return f" is in the {variable.labels[code]} band ({relation})"
 
 
 def _given_texts(
@@ -393,8 +455,23 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
         if analyte == "egfr" and outcome.derivation is not None:
             derived = outcome.derivation.derived.astype(np.int64)
         basis = bases[cells].astype(np.int64)
+        reported = evaluation.namespace.reported.get(analyte)
+        ranged = [np.zeros(outcome.n, dtype=np.int64)] * 3
+        if reported is not None:
+            ranged = [
+                reported.key.astype(np.int64) + 1,
+                reported.position_low.astype(np.int64),
+                reported.position_high.astype(np.int64),
+            ]
         parts = np.stack(
-            [codes + 3, strata + 1, basis, low.astype(np.int64) + 1, high.astype(np.int64) + 1]
+            [
+                codes + 3,
+                strata + 1,
+                basis,
+                low.astype(np.int64) + 1,
+                high.astype(np.int64) + 1,
+                *ranged,
+            ]
         )
         keys = np.zeros(outcome.n, dtype=np.int64)
         for row in parts:  # each part is small: pack them into one key
@@ -405,7 +482,11 @@ def _evidence(outcome: Outcome) -> npt.NDArray[np.object_] | None:
         ]
         tails = np.array(
             [
-                _band_words(
+                _reported_words(
+                    policy, analyte, reported, int(r), (int(codes[r]), int(low[r]), int(high[r]))
+                )
+                if reported is not None and reported.used[r]
+                else _band_words(
                     policy,
                     analyte,
                     int(codes[r]),
@@ -479,14 +560,25 @@ def _cross_statements(outcome: Outcome) -> list[npt.NDArray[np.object_]]:
     return found
 
 
-def _evidence_reason(policy: Policy, text: str) -> Reason:
+def _evidence_reason(policy: Policy, text: str, *, reported: bool = False) -> Reason:
+    """The row's results in words; ``reported`` where some were banded against the reference
+    range reported with them."""
     tables = policy.table.key + (f" and {policy.laboratory.key}" if policy.laboratory else "")
+    ranges = " and the reference ranges reported with them" if reported else ""
     return Reason(
         rule=None,
         text=f"Results: {text}.",
         table=policy.table.key,
-        source=f"the row's results against the bands of {tables}",
+        source=f"the row's results against the bands of {tables}{ranges}",
     )
+
+
+def _reported_rows(outcome: Outcome) -> npt.NDArray[np.bool_]:
+    """Rows some result of which was banded against the range reported with it."""
+    used = np.zeros(outcome.n, dtype=np.bool_)
+    for reported in outcome.evaluation.namespace.reported.values():
+        used |= reported.used
+    return used
 
 
 def _derived_from(outcome: Outcome, row: int) -> str | None:
@@ -567,7 +659,8 @@ def _row_evidence(outcome: Outcome, row: int) -> tuple[Reason, ...]:
     evidence = _evidence(outcome)
     if evidence is None or not evidence[row]:
         return ()
-    return (_evidence_reason(outcome.policy, str(evidence[row])),)
+    reported = bool(_reported_rows(outcome)[row])
+    return (_evidence_reason(outcome.policy, str(evidence[row]), reported=reported),)
 
 
 def _rule_id(policy: Policy, index: int) -> str | None:
@@ -597,7 +690,7 @@ def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
             note=note_text,
         )
     policy = outcome.policy
-    band = interpretation = compared_in = table = source = None
+    band = interpretation = compared_in = table = source = reference_range = None
     spans = False
     if _banded(policy, analyte):
         variable = policy.variables[analyte]
@@ -612,6 +705,11 @@ def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
             source = policy.bands[analyte].all_strata()[stratum].bands[code].source
         elif spans:
             interpretation = Interpretation.INDETERMINATE
+        reported = outcome.evaluation.namespace.reported.get(analyte)
+        if reported is not None and reported.used[row]:
+            reference_range = reported.texts[int(reported.key[row])]
+            compared_in = reported.units[int(reported.key[row])]
+            source = f"reference range reported with the result: {reference_range}"
     canonical = given.canonical()
     return MarkerResult(
         analyte=analyte,
@@ -626,6 +724,7 @@ def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
         source=source,
         note=note_text,
         derived_from=_derived_from(outcome, row) if analyte == "egfr" else None,
+        reference_range=reference_range,
     )
 
 
@@ -750,7 +849,19 @@ def _marker_columns(
         )
     notes = _marker_notes(outcome, analyte)
     new[f"{PREFIX}{analyte}_note"] = labelled(notes.codes, notes.texts)
+    if analyte in outcome.ranges:
+        new[f"{PREFIX}{analyte}_range_source"] = _range_source(outcome, analyte, shown & ok)
     return new
+
+
+def _range_source(outcome: Outcome, analyte: str, shown: npt.NDArray[np.bool_]) -> pd.Categorical:
+    """Per row: ``reported`` where the result was banded against the range reported with it,
+    ``table`` where by the table's edges, ``""`` where it has no band."""
+    source = np.where(shown & _banded(outcome.policy, analyte), 1, 2)
+    reported = outcome.evaluation.namespace.reported.get(analyte)
+    if reported is not None:
+        source = np.where(shown & reported.used, 0, source)
+    return labelled(source, ["reported", "table", ""])
 
 
 def _bands(
@@ -785,8 +896,14 @@ def _reason_column(
     if not quoted.any():
         return reasons
     texts = np.asarray(reasons, dtype=object)
-    before, after = _reason_text([_evidence_reason(outcome.policy, "\0")]).split("\0")
-    texts[quoted] = texts[quoted] + (REASON_SEPARATOR + before) + evidence[quoted] + after
+    used = _reported_rows(outcome)
+    for reported in (False, True):
+        rows = quoted & (used == reported)
+        if not rows.any():
+            continue
+        reason = _evidence_reason(outcome.policy, "\0", reported=reported)
+        before, after = _reason_text([reason]).split("\0")
+        texts[rows] = texts[rows] + (REASON_SEPARATOR + before) + evidence[rows] + after
     return texts  # quoting each row's values makes most texts distinct: no categories
 
 

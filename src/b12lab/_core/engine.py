@@ -7,7 +7,7 @@ edges, rules and flags arrive compiled from a table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "band_codes",
     "comparison_values",
     "decide",
+    "edge_counts",
     "stratum_index",
 ]
 
@@ -202,28 +203,42 @@ def band_range(
     """
     safe_stratum = np.where(stratum < 0, 0, stratum)
     uniform = variable.edges.shape[0] == 1 and variable.edges.shape[1] == 1
+    edges = (  # one edge at a time: ten million rows need no stack of edge arrays
+        (
+            variable.edges[0, 0, index] if uniform else variable.edges[safe_stratum, basis, index],
+            variable.edge_to_upper[safe_stratum, index],
+        )
+        for index in range(variable.edges.shape[2])
+    )
+    low, high = edge_counts(interval, edges)
+    exact = low is high
+    codes = low.copy() if exact else np.where(low == high, low, CENSORED).astype(np.int16)
+    codes[stratum < 0] = UNBANDED
+    codes[~interval.present] = MISSING
+    return codes, low, high
+
+
+def edge_counts(
+    interval: Interval, edges: Iterable[tuple[FloatArray | np.float64, BoolArray]]
+) -> tuple[IntArray, IntArray]:
+    """How many edges each interval's lower and upper end lie past (the same array when every
+    interval is a point): band indices, for ``(edge, to_upper)`` pairs given per row or as
+    scalars.
+
+    A point counts the edges it lies above (on an edge: above it when the edge belongs to the
+    upper band); an open interval end counts from just inside its end.
+    """
     exact = not (
         interval.lo_open.any() or interval.hi_open.any() or (interval.lo != interval.hi).any()
     )
     low = np.zeros(len(interval), dtype=np.int16)
     high = low if exact else np.zeros(len(interval), dtype=np.int16)
     with np.errstate(invalid="ignore"):
-        for index in range(variable.edges.shape[2]):
-            edge = (
-                variable.edges[0, 0, index]
-                if uniform
-                else variable.edges[safe_stratum, basis, index]
-            )
-            to_upper = variable.edge_to_upper[safe_stratum, index]
-            low += _past(
-                interval.lo, edge, to_upper, None if exact else interval.lo_open, above=True
-            )
+        for edge, upper in edges:
+            low += _past(interval.lo, edge, upper, None if exact else interval.lo_open, above=True)
             if not exact:
-                high += _past(interval.hi, edge, to_upper, interval.hi_open, above=False)
-    codes = low.copy() if exact else np.where(low == high, low, CENSORED).astype(np.int16)
-    codes[stratum < 0] = UNBANDED
-    codes[~interval.present] = MISSING
-    return codes, low, high
+                high += _past(interval.hi, edge, upper, interval.hi_open, above=False)
+    return low, high
 
 
 def _past(

@@ -16,6 +16,7 @@ from b12lab._core.categories import Category
 from b12lab._core.engine import BoolArray, CompiledVariable, Context, IntArray
 from b12lab._core.observations import Observed
 from b12lab._core.policy import Policy
+from b12lab._core.reported_ranges import RangeColumn, ReportedBands, band_reported, merged
 from b12lab._core.table_schema import Flag
 from b12lab._core.units import conversion_factor
 from b12lab.tables import Table
@@ -42,6 +43,9 @@ class Namespace:
     variables: Mapping[str, CompiledVariable]
     spans: Mapping[str, tuple[IntArray, IntArray]]
     """Lowest and highest band per row, for variables with a censored result spanning bands."""
+    reported: Mapping[str, ReportedBands] = field(default_factory=dict)
+    """Variables some rows of which were banded against the reference range reported with the
+    result, instead of the table's edges."""
 
 
 @dataclass(frozen=True)
@@ -120,16 +124,31 @@ def implausible(policy: Policy, observed: Observed) -> BoolArray:
     return result  # per cell when observed.rows is set
 
 
-def evaluate(policy: Policy, observed: Mapping[str, Observed], context: Context) -> Evaluation:
-    """Band every variable, then apply the table's rules and flags (and the laboratory's flags)."""
+def evaluate(
+    policy: Policy,
+    observed: Mapping[str, Observed],
+    context: Context,
+    ranges: Mapping[str, RangeColumn] | None = None,
+) -> Evaluation:
+    """Band every variable, then apply the table's rules and flags (and the laboratory's flags).
+
+    ``ranges`` holds the reference ranges reported with the results, where the user asked to
+    band against them: they replace the laboratory table's edges in both the table's and the
+    laboratory's view, so the laboratory's flags read the same bands.
+    """
     n = context.age.shape[0]
-    namespace = _namespace(policy.variables, observed, context, n, absent=policy.absent)
+    reported = _reported(policy, observed, ranges or {}, n)
+    namespace = _namespace(
+        policy.variables, observed, context, n, absent=policy.absent, reported=reported
+    )
     decision = _decide(policy.table, policy.compiled, namespace, n)
     outcomes = _outcomes(
         policy.table.model.flags, policy.table, namespace, policy.compiled, decision
     )
     if policy.lab_compiled is not None and policy.laboratory is not None:
-        lab_space = _namespace(policy.lab_compiled.variables, observed, context, n)
+        lab_space = _namespace(
+            policy.lab_compiled.variables, observed, context, n, reported=reported
+        )
         lab_decision = _decide(policy.laboratory, policy.lab_compiled, lab_space, n)
         own = {flag.id for flag in policy.table.model.flags}
         lab_outcomes = _outcomes(
@@ -250,9 +269,10 @@ def _namespace(
     n: int,
     *,
     absent: frozenset[str] = frozenset(),
+    reported: Mapping[str, _Reported] | None = None,
 ) -> Namespace:
     """Band codes of each variable; ``absent`` variables (a laboratory table without their
-    bands) read as no result."""
+    bands) read as no result; rows with a ``reported`` range take its bands."""
     codes = _context_codes(context)
     for name in absent:
         codes[name] = np.full(n, engine.MISSING, dtype=np.int16)
@@ -261,9 +281,30 @@ def _namespace(
     for name, variable in variables.items():
         strata[name] = engine.stratum_index(variable, context)
         codes[name], low, high = _variable_codes(variable, observed.get(name), strata[name], n)
+        if reported and name in reported:
+            own, bands = reported[name]
+            codes[name], low, high = merged((codes[name], low, high), own, bands.used)
         if (codes[name] == engine.CENSORED).any():
             spans[name] = (low, high)
-    return Namespace(codes, strata, variables, spans)
+    used = {name: r[1] for name, r in (reported or {}).items() if name in variables}
+    return Namespace(codes, strata, variables, spans, used)
+
+
+_Reported = tuple[tuple[IntArray, IntArray, IntArray], ReportedBands]
+
+
+def _reported(
+    policy: Policy, observed: Mapping[str, Observed], ranges: Mapping[str, RangeColumn], n: int
+) -> dict[str, _Reported]:
+    """Band codes (and the words' keys) of the rows banded against a reported range."""
+    found = {}
+    for name, column in ranges.items():
+        if name not in observed:
+            continue
+        banded = band_reported(policy, observed[name], column, n)
+        if banded is not None:
+            found[name] = (banded[:3], banded[3])
+    return found
 
 
 def _context_codes(context: Context) -> dict[str, IntArray]:

@@ -44,6 +44,7 @@ def classify_frame(
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
+    reference_ranges: Mapping[str, str] | None = None,
 ) -> pd.DataFrame: ...
 
 
@@ -59,6 +60,7 @@ def classify_frame(
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
+    reference_ranges: Mapping[str, str] | None = None,
 ) -> Any: ...
 
 
@@ -73,6 +75,7 @@ def classify_frame(
     explain: bool = False,
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
+    reference_ranges: Mapping[str, str] | None = None,
 ) -> Any:
     """Classify every row of ``df``; returns ``df`` with ``b12lab_*`` result columns added.
 
@@ -97,6 +100,12 @@ def classify_frame(
     "generic-us-lab@2"}``) when ``laboratory_column`` names the column holding each row's site:
     each row is then classified with its site's table, and ``b12lab_laboratory`` says which. A
     row whose site is missing or not in the mapping gets an ``unknown_laboratory`` error.
+
+    ``reference_ranges`` maps an analyte to the column holding the reference range the
+    laboratory reported with each result (``{"mma": "mma_range", "hcy": "hcy_range"}``): MMA and
+    homocysteine, whose bands come from the laboratory table, are then banded against each row's
+    own range (see :func:`~b12lab.classify_long`); ``b12lab_<analyte>_range_source`` says which
+    rows were (``reported``) and which were banded by the table (``table``).
     """
     policy: Policy | Sites
     if isinstance(laboratory, Mapping):
@@ -110,15 +119,19 @@ def classify_frame(
         )
     else:
         policy = resolve(table, laboratory)
-    options = _Options(units or {}, explain, decimal, row_errors)
+    ranges = _range_columns(reference_ranges or {})
+    options = _Options(units or {}, explain, decimal, row_errors, ranges)
     if isinstance(df, pd.DataFrame):
-        found, unit_columns = _find_columns(list(df.columns), columns or {})
+        named: list[Hashable] = [c for c in df.columns if c not in ranges.values()]
+        found, unit_columns = _find_columns(named, columns or {})
         result = _results(df, found, unit_columns, policy, options)
         kept = [c for c in df.columns if not str(c).startswith(PREFIX)]  # earlier ones replaced
         return pd.concat([df[kept], result], axis=1)
     arrow = arrow_input(df)
-    found, unit_columns = _find_columns(arrow.names, columns or {})
+    named = [c for c in arrow.names if c not in ranges.values()]  # not read as results
+    found, unit_columns = _find_columns(named, columns or {})
     read = [str(column) for column, _ in found.values()] + list(map(str, unit_columns.values()))
+    read += [column for column in ranges.values() if column in arrow.names]
     if isinstance(policy, Sites) and str(policy.column) in arrow.names:
         read.append(str(policy.column))
     return arrow.returned(_results(arrow.frame(read), found, unit_columns, policy, options))
@@ -130,6 +143,24 @@ class _Options:
     explain: bool
     decimal: Decimal
     row_errors: Sequence[str] | np.ndarray | None
+    ranges: Mapping[str, str]
+    """Analyte → the column of reference ranges reported with its results."""
+
+
+def _range_columns(reference_ranges: Mapping[str, str]) -> dict[str, str]:
+    return {get_analyte(name).name: column for name, column in reference_ranges.items()}
+
+
+def _range_cells(df: pd.DataFrame, ranges: Mapping[str, str]) -> dict[str, pd.Series]:
+    """The reported-range columns, each of which must be in the data."""
+    missing = [column for column in ranges.values() if column not in df.columns]
+    if missing:
+        raise ColumnError(
+            f"reference range column(s) {', '.join(map(repr, missing))} not in the data; "
+            f"found: {describe_headers(list(df.columns))}",
+            columns=tuple(missing),
+        )
+    return {analyte: df[column] for analyte, column in ranges.items()}
 
 
 def _results(
@@ -170,6 +201,7 @@ def _results(
         medicines=context["medicines"],
         known_errors=options.row_errors,
         decimal=options.decimal,
+        reference_ranges=_range_cells(df, options.ranges),
     )
     outcome = run(inputs, policy)
     return pd.DataFrame(build.columns(outcome, explain=options.explain), index=df.index)

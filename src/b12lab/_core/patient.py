@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from b12lab._core import build
+from b12lab._core.analytes import get_analyte
 from b12lab._core.measurements import MeasurementInput
 from b12lab._core.pipeline import Inputs, ResultColumn, run
 from b12lab._core.policy import resolve
@@ -31,6 +32,7 @@ def classify(
     medicines: str | Collection[str] | None = None,
     table: str | Table | None = None,
     laboratory: str | Table | None = None,
+    reference_ranges: Mapping[str, str | None] | None = None,
 ) -> Result:
     """Interpret one patient's B12 results against a versioned reference table.
 
@@ -47,6 +49,14 @@ def classify(
     replaces the guideline's default laboratory table for MMA and homocysteine. Bad input raises a
     :class:`~b12lab.errors.B12LabError` subclass naming the analyte and value; the first error is
     the one ``classify_frame`` reports for the row.
+
+    ``reference_ranges`` gives the reference range the laboratory reported with a result
+    (``{"mma": "0.00-0.40 umol/L"}``): MMA and homocysteine, whose bands the guideline takes
+    from the laboratory, are then banded against it instead of the laboratory table, and the
+    marker's ``reference_range`` says so (None: no range reported, banded by the table with a
+    note, as in a frame). A guideline's own bands (NICE's B12) are not replaced:
+    the marker's note says the range was not used. An unreadable range raises
+    :class:`~b12lab.errors.InvalidValueError`.
     """
     policy = resolve(table, laboratory)
     given = {"b12": b12, "holotc": holotc, "mma": mma, "hcy": hcy, "folate": folate}
@@ -60,6 +70,9 @@ def classify(
         nitrous_oxide=[nitrous_oxide],
         b12_replacement=[b12_replacement],
         medicines=[medicines],
+        reference_ranges={
+            get_analyte(name).name: [text] for name, text in (reference_ranges or {}).items()
+        },
     )
     outcome = run(inputs, policy)
     code = int(outcome.errors.codes[0])

@@ -10,8 +10,9 @@ from creatinine, age and sex (:mod:`b12lab._core.kidney`); it is then banded lik
 
 Each row keeps its first error, in one fixed order: an error already known for the row (a
 ragged line in a file), then the analytes in :data:`~b12lab._core.analytes.ANALYTES` order
-(unreadable, then implausible), then age, sex, pregnancy, nitrous oxide use, B12 replacement,
-medicines, then contradictions between them.
+(unreadable, then implausible, then an unreadable reference range reported with the result),
+then age, sex, pregnancy, nitrous oxide use, B12 replacement, medicines, then contradictions
+between them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from b12lab._core.measurements import Measurement
 from b12lab._core.numerals import Decimal
 from b12lab._core.observations import Observed, from_numbers
 from b12lab._core.policy import Policy
+from b12lab._core.reported_ranges import RangeColumn, band_map, read_ranges
 from b12lab._core.table_schema import AGE_UNIT
 from b12lab.errors import B12LabError, ImplausibleValueError
 
@@ -64,6 +66,9 @@ class Inputs:
     medicines: Cells | None = None
     known_errors: Sequence[str] | npt.NDArray[np.object_] | None = None
     decimal: Decimal = "."
+    reference_ranges: Mapping[str, Cells] = field(default_factory=dict)
+    """Per analyte: the reference range reported with each result, to band against in place of
+    the laboratory table's edges (:mod:`b12lab._core.reported_ranges`)."""
 
     @property
     def context(self) -> dict[str, Cells | None]:
@@ -128,6 +133,8 @@ class Outcome:
     errors: RowErrors
     derivation: Derivation | None = None
     """Where eGFR was derived from creatinine (when the policy derives it)."""
+    ranges: Mapping[str, RangeColumn] = field(default_factory=dict)
+    """The reference ranges reported with the results, per analyte given them."""
 
     @property
     def n(self) -> int:
@@ -140,12 +147,15 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
     if inputs.known_errors is not None:
         _add_known(errors, inputs.known_errors)
     parsed: dict[str, ParsedColumn] = {}
+    ranges: dict[str, RangeColumn] = {}
     for analyte in (name for name in ANALYTES if name in inputs.results):
         column = inputs.results[analyte]
         read = read_column(column.values, analyte, column.unit, column.units, inputs.decimal)
         read = _without_implausible(read, policy)
         errors.add(_codes(read.errors)[read.rows], read.errors)
         parsed[analyte] = read
+        if analyte in inputs.reference_ranges:
+            ranges[analyte] = _ranges(inputs, read, policy, errors)
     context = read_context(inputs.context, inputs.n, risk=policy.medicines)
     errors.add(context.error_codes - 1, context.errors[1:])
     derivation = None
@@ -156,8 +166,22 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         parsed["egfr"] = derivation.column  # egfr is the last analyte: the order holds
     observed: dict[str, Observed] = {name: column.observed for name, column in parsed.items()}
     observed["age"] = from_numbers("age", context.context.age, AGE_UNIT)
-    evaluation = evaluate(policy, observed, context.context)
-    return Outcome(policy, parsed, context, evaluation, errors, derivation)
+    evaluation = evaluate(policy, observed, context.context, ranges)
+    return Outcome(policy, parsed, context, evaluation, errors, derivation, ranges)
+
+
+def _ranges(
+    inputs: Inputs, results: ParsedColumn, policy: Policy, errors: RowErrors
+) -> RangeColumn:
+    """The analyte's reported ranges; an unreadable one is a row error where it would band a
+    result (a range for bands it may not replace is not used, only noted)."""
+    analyte = results.observed.analyte
+    column = read_ranges(inputs.reference_ranges[analyte], analyte, inputs.decimal)
+    if band_map(policy, analyte) is not None and column.errors:
+        own = _codes(column.errors)
+        used = (column.rows >= 0) & results.observed.present
+        errors.add(np.where(used, own[column.rows], -1), column.errors)
+    return column
 
 
 def _add_known(errors: RowErrors, known: Sequence[str] | npt.NDArray[np.object_]) -> None:

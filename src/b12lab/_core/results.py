@@ -44,6 +44,8 @@ class MarkerResult(_Frozen):
     patient's context, or a table that does not interpret this analyte. ``derived_from`` is set
     when the result was not given but derived (eGFR from creatinine, age and sex, where the
     table asks for it): the equation, its inputs and the table whose constants were used.
+    ``reference_range`` is set when the result was banded against the reference range reported
+    with it rather than the table's edges: that range, as quoted in the reasons.
     """
 
     analyte: str
@@ -58,6 +60,7 @@ class MarkerResult(_Frozen):
     source: str | None
     note: str | None = None
     derived_from: str | None = None
+    reference_range: str | None = None
 
     @field_serializer("value")
     def _value_json(self, value: pint.Quantity[float] | None) -> dict[str, Any] | None:

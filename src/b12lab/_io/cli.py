@@ -440,6 +440,13 @@ def _add_long_options(command: argparse.ArgumentParser) -> None:
     long.add_argument(
         "--unit-column", default=None, help="unit column, if units are apart (default: unit, ...)"
     )
+    long.add_argument(
+        "--reference-range-column",
+        default=None,
+        metavar="COLUMN",
+        help="column of the reference range reported with each result (0-0.40, <15 umol/L): "
+        "MMA and homocysteine are banded against it instead of the laboratory table",
+    )
 
 
 def _add_dialect_options(command: argparse.ArgumentParser) -> None:
@@ -589,6 +596,11 @@ def _classify(args: argparse.Namespace) -> int:
     }
     if args.long and args.omop:
         raise B12LabError("give --long or --omop, not both: --omop reads OMOP's own columns")
+    if args.reference_range_column is not None and not args.long:
+        raise B12LabError(
+            "--reference-range-column needs --long: it names the column of ranges reported "
+            "with each result of a long export"
+        )
     if isinstance(laboratory, dict):
         if args.long or args.omop:
             raise B12LabError(
@@ -787,6 +799,8 @@ def _long_options(args: argparse.Namespace) -> dict[str, Any]:
         "test": args.test,
         "value": args.value,
         "unit": args.unit_column,
+        "reference_range": args.reference_range_column,
+        "use_reported_ranges": args.reference_range_column is not None,
     }
 
 
@@ -794,7 +808,16 @@ def _report_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape a report, as given, named as classify records them."""
     long = {
         name: getattr(args, name)
-        for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
+        for name in (
+            "patient",
+            "time",
+            "time_format",
+            "window",
+            "test",
+            "value",
+            "unit_column",
+            "reference_range_column",
+        )
     }
     return {
         "map": _pairs(args.map, "map"),
@@ -909,6 +932,8 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         test=args.test,
         value=args.value,
         unit=args.unit_column,
+        reference_range=args.reference_range_column,
+        use_reported_ranges=args.reference_range_column is not None,
         row_errors=_cited_errors(chunk),
         row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
         **options,
@@ -1022,6 +1047,7 @@ def _record_maker(
             laboratory=None if sites else policy.laboratory,  # sites: in the options
             laboratory_path=_laboratory_file(args),
             options=_record_options(args),
+            reported_ranges=_reported_ranges(args, policy),
             input_name=args.input,
             input_sha256=input_sha256,
             output_name="-" if output is None else str(output),
@@ -1071,11 +1097,32 @@ def _laboratory_file(args: argparse.Namespace) -> str | None:
     return given[0] if Path(given[0]).suffix == ".toml" else None
 
 
+def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any] | None:
+    """With --reference-range-column: the column, and the analytes banded against it."""
+    from b12lab._core.analytes import ANALYTES
+    from b12lab._core.reported_ranges import band_map
+
+    column = getattr(args, "reference_range_column", None)
+    if column is None:
+        return None
+    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
+    return {"column": column, "analytes": used}
+
+
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape the output, as given (tables are recorded apart, resolved)."""
     long = {
         name: getattr(args, name)
-        for name in ("patient", "time", "time_format", "window", "test", "value", "unit_column")
+        for name in (
+            "patient",
+            "time",
+            "time_format",
+            "window",
+            "test",
+            "value",
+            "unit_column",
+            "reference_range_column",
+        )
     }
     return (
         {

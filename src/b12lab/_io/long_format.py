@@ -78,6 +78,8 @@ def classify_long(
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
     row_names: Sequence[str] | None = None,
+    reference_range: str | None = None,
+    use_reported_ranges: bool = False,
 ) -> pd.DataFrame:
     """Classify a long export; returns one row per group (patient, or patient visit).
 
@@ -104,9 +106,21 @@ def classify_long(
     rows already known to be unusable: their group gets the error, and no category.
     ``row_names`` says how errors cite each row (default ``row 1``, ``row 2``, ...); errors never
     quote a cell, since a time or an id can identify a patient.
+
+    With ``use_reported_ranges=True``, the column ``reference_range`` (default: the one column
+    named ``reference_range``, ``ref_range``, ``reference_interval``, ``normal_range``, ...)
+    holds the reference range the laboratory reported with each result (``0-0.40``, ``< 15
+    umol/L``). MMA and homocysteine, whose bands the guideline takes from the laboratory, are
+    then banded against each result's own range rather than the laboratory table:
+    ``b12lab_<analyte>_range_source`` says which rows were (``reported``), the reasons quote the
+    range, and ``b12lab_<analyte>_reported_range`` shows it. A range that cannot be read is an
+    ``invalid_value`` error of its group; a result with no range is banded by the table, with a
+    note saying so; a range reported for a guideline's own bands (NICE's B12) is not used, with
+    a note. One result reported twice with different ranges is a ``duplicate_result`` error.
     """
     named = _long_columns(df, patient=patient, test=test, value=value, unit=unit, time=time)
     patient, test, value, unit = (named[k] or "" for k in ("patient", "test", "value", "unit"))
+    range_column = _range_column(df, reference_range, use_reported_ranges)
     unit_column = unit or None
     tests, chosen = _mapping(df, columns or {})
     failed = _failed_rows(row_errors, len(df))
@@ -129,10 +143,13 @@ def classify_long(
         df[value], None if unit_column is None else df[unit_column], analyte, _units(units or {})
     )
     used = analyte.notna().to_numpy() & cells.notna().to_numpy()
-    wide, shown, duplicates = _pivot(ids[used], analyte[used], cells[used], len(first), decimal)
+    ranges = None if range_column is None else _range_texts(df[range_column])[used]
+    wide, shown, duplicates, reported = _pivot(
+        ids[used], analyte[used], cells[used], len(first), decimal, ranges
+    )
     if time is None:
         duplicates = duplicates + _separate(named["time_hint"])
-    taken = {patient, test, value, time, unit_column}
+    taken = {patient, test, value, time, unit_column, range_column}
     context, conflicts = _context(df, ids, len(first), taken, chosen)
     ignored = np.bincount(ids[analyte.isna().to_numpy()], minlength=len(first))
     group_errors = np.full(len(first), "", dtype=object)
@@ -140,15 +157,17 @@ def classify_long(
     joined = _join_errors(_errors_by_group(ids, failed), duplicates, conflicts, unread)
     group_errors[joined.index.to_numpy()] = joined.to_numpy(dtype=object)
     out = _classify(
-        wide,
+        pd.concat([wide, reported], axis=1),
         context,
         group_errors,
         table=table,
         laboratory=laboratory,
         explain=explain,
         decimal=decimal,
+        ranges={a: _reported_name(a) for a in wide.columns} if ranges is not None else {},
     )
     out[list(shown.columns)] = shown
+    out[list(reported.columns)] = reported
     out[f"{PREFIX}ignored_results"] = ignored
     keys: dict[str, pd.Series | np.ndarray] = {
         patient: df[patient].iloc[first].reset_index(drop=True)  # nullable ids stay exact
@@ -168,6 +187,7 @@ def _classify(
     laboratory: str | Table | None,
     explain: bool,
     decimal: Decimal,
+    ranges: Mapping[str, str],
 ) -> pd.DataFrame:
     """Groups classified by :func:`classify_frame`; an export without rows still gets its
     ``b12lab_*`` columns (classified with a stand-in analyte column, dropped afterwards)."""
@@ -177,7 +197,8 @@ def _classify(
     )
     out = classify_frame(
         frame,
-        columns={c: c for c in frame.columns},
+        columns={c: c for c in frame.columns if c not in ranges.values()},
+        reference_ranges=ranges,
         table=table,
         laboratory=laboratory,
         explain=explain,
@@ -186,6 +207,58 @@ def _classify(
     )
     dropped = [c for c in out.columns if any(_about(str(c), name) for name in stand_in)]
     return out.drop(columns=dropped)
+
+
+_RANGE_ALIASES = (
+    "reference_range",
+    "ref_range",
+    "reference_interval",
+    "ref_interval",
+    "normal_range",
+    "reference_values",
+    "refrange",
+    "range",
+)
+"""Common names of the column of reference ranges reported with each result."""
+
+
+def _range_column(df: pd.DataFrame, given: str | None, use: bool) -> str | None:
+    """The column of reported ranges: as given, else found by a common name; None unless
+    ``use``. Naming the column without ``use`` is refused rather than ignored."""
+    if not use:
+        if given is not None:
+            raise InvalidValueError(
+                f"reference_range={given!r} names the column of reported ranges; add "
+                "use_reported_ranges=True to band MMA and homocysteine against them (on the "
+                "command line --reference-range-column implies it)",
+                argument="reference_range",
+            )
+        return None
+    if given is not None:
+        _require(df, [given])
+        return given
+    keys = {_role_key(alias) for alias in _RANGE_ALIASES}
+    found = [str(c) for c in df.columns if _role_key(str(c)) in keys]
+    if len(found) != 1:
+        which = "no column" if not found else f"columns {', '.join(map(repr, found))}"
+        raise ColumnError(
+            f"use_reported_ranges=True, but {which} could be the column of reference ranges "
+            f"({', '.join(_RANGE_ALIASES[:5])}, ...); name it with reference_range= (on the "
+            "command line --reference-range-column)",
+            column="reference_range",
+            columns=tuple(map(str, df.columns)),
+        )
+    return found[0]
+
+
+def _range_texts(ranges: pd.Series) -> pd.Series:
+    """Reported ranges as single-spaced text, ``""`` where none; rows in positional order."""
+    text = ranges.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
+    return text.fillna("").reset_index(drop=True)
+
+
+def _reported_name(analyte: str) -> str:
+    return f"{PREFIX}{analyte}_reported_range"
 
 
 def _about(column: str, analyte: str) -> bool:
@@ -690,36 +763,56 @@ def _significant(values: np.ndarray) -> np.ndarray:
 
 
 def _pivot(
-    ids: np.ndarray, analytes: pd.Series, cells: pd.Series, groups: int, decimal: Decimal
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Wide results to classify, the same as shown (conflicts listed), and per-group errors."""
+    ids: np.ndarray,
+    analytes: pd.Series,
+    cells: pd.Series,
+    groups: int,
+    decimal: Decimal,
+    ranges: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Wide results to classify, the same as shown (conflicts listed), per-group errors, and
+    the reported range of each result (no columns without ``ranges``)."""
     rows = pd.DataFrame(
         {
             "group": ids,
             "analyte": analytes.to_numpy(dtype=object),
             "cell": cells.to_numpy(dtype=object),
+            "range": "" if ranges is None else ranges.to_numpy(dtype=object),
         }
     )
     found = set(rows["analyte"].unique())
     present = [a for a in ANALYTES if a in found]
     rows = pd.concat([rows, _result_keys(rows["analyte"], rows["cell"], decimal)], axis=1)
-    distinct = rows.drop_duplicates(["group", "analyte", "sign", "canonical", "text"])
+    result = ["group", "analyte", "sign", "canonical", "text"]
+    distinct = rows.drop_duplicates([*result, "range"])
     by_pair = distinct.groupby(["group", "analyte"], sort=False)["cell"]
     sizes = by_pair.size()
+    results = distinct.drop_duplicates(result).groupby(["group", "analyte"], sort=False).size()
     single = by_pair.first().where(sizes == 1)
     repeated = distinct[by_pair.transform("size").to_numpy() > 1]
     listed = repeated.groupby(["group", "analyte"], sort=False)["cell"].agg(" | ".join)
     wide = _spread(single, present, groups)
     shown = _spread(single.fillna(listed), present, groups)
-    conflicts = sizes[sizes > 1].reset_index(name="count")
-    messages = (
-        "duplicate_result: "
-        + conflicts["analyte"]
-        + ": "
-        + conflicts["count"].astype(str)
-        + f" {_CONFLICT}"
-    )
-    return wide, shown, messages.groupby(conflicts["group"]).agg("; ".join)
+    reported = pd.DataFrame(index=pd.RangeIndex(groups))
+    if ranges is not None:
+        given = distinct.groupby(["group", "analyte"], sort=False)["range"].first()
+        spread = _spread(given.where((sizes == 1) & (given != "")), present, groups)
+        reported = spread.rename(columns=_reported_name)
+    messages = _conflicts(sizes, results.reindex(sizes.index))
+    return wide, shown, messages, reported
+
+
+def _conflicts(sizes: pd.Series, results: pd.Series) -> pd.Series:
+    """Per group: its results that conflict, or that agree but were reported with different
+    reference ranges."""
+    counted = pd.DataFrame({"count": sizes, "results": results})
+    counted = counted[counted["count"] > 1].reset_index()
+    differ = counted["results"] > 1
+    what = np.where(differ, _CONFLICT, "reported reference ranges for one result in this group")
+    count = np.where(differ, counted["results"], counted["count"]).astype(str)
+    messages = "duplicate_result: " + counted["analyte"] + ": " + count + " " + what
+    by_group: pd.Series = messages.groupby(counted["group"]).agg("; ".join)
+    return by_group
 
 
 def _context(

@@ -75,14 +75,20 @@ def run_record(
     output_name: str,
     output_format: str,
     counts: Counts,
+    reported_ranges: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The record as plain JSON-ready data; see the batch how-to for each field."""
+    """The record as plain JSON-ready data; see the batch how-to for each field.
+
+    ``reported_ranges`` is set when results were banded against the reference ranges reported
+    with them: the column, and the analytes that may be.
+    """
     return {
         "record_version": RECORD_VERSION,
         "b12lab_version": version,
         "table": _table(table, None),
         "laboratory": None if laboratory is None else _table(laboratory, laboratory_path),
         "options": dict(options),
+        "reported_ranges": None if reported_ranges is None else dict(reported_ranges),
         "input": {"name": input_name, "sha256": input_sha256},
         "output": {"name": output_name, "format": output_format},
         "rows_in": counts.rows_in,
