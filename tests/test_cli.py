@@ -402,6 +402,7 @@ def test_run_record_of_a_long_run_names_its_options(tmp_path: Path) -> None:
         "value": None,
         "unit_column": None,
         "reference_range_column": None,
+        "reported_ranges": False,
     }
     assert record["reported_ranges"] is None
     assert (record["rows_in"], record["rows_out"]) == (2, 1)

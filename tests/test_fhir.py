@@ -517,3 +517,83 @@ def test_garbled_observations_never_crash_and_never_vanish(
     assert (result["subject"] == "Patient/p1").sum() == 1
     assert result.loc[result["subject"] == "Patient/p1", "b12lab_error"].iloc[0] == ""
     valid(result)
+
+
+def _mma_with(ranges: list[dict[str, Any]] | None, value: str = "0.45") -> dict[str, Any]:
+    extra = {} if ranges is None else {"referenceRange": ranges}
+    return bundle(observation("mma", "13964-2", Decimal(value), "umol/L", **extra))
+
+
+def _high(value: str, unit: str = "umol/L", **more: Any) -> dict[str, Any]:
+    return {"high": {"value": Decimal(value), "unit": unit, "system": UCUM, "code": unit}} | more
+
+
+def _typed(code: str) -> dict[str, Any]:
+    system = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+    return {"type": {"coding": [{"system": system, "code": code}]}}
+
+
+def test_reported_ranges_are_read_only_when_asked() -> None:
+    reported = _mma_with([_high("0.50")])
+    assert fhir.classify_bundle(reported)["b12lab_mma_band"].item() == "high"  # table: 0.40
+    banded = fhir.classify_bundle(reported, use_reported_ranges=True, explain=True)
+    assert banded["b12lab_mma_band"].item() == "normal"
+    assert banded["b12lab_mma_range_source"].item() == "reported"
+    assert "reported reference range" in banded["b12lab_reasons"].item()
+    valid(banded)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "band"),
+    [
+        ([_high("400", "nmol/L")], "high"),  # 0.45 umol/L = 450 nmol/L
+        ([_high("500", "nmol/L")], "normal"),
+        ([_high("0.45")], "normal"),  # FHIR limits are inclusive
+        ([_high("0.44") | _typed("normal"), _high("0.60") | _typed("treatment")], "high"),
+        ([_high("0.50"), _high("0.50")], "normal"),  # the same range twice
+    ],
+)
+def test_the_normal_range_is_read_in_its_own_unit(ranges: list[dict[str, Any]], band: str) -> None:
+    out = fhir.classify_bundle(_mma_with(ranges), use_reported_ranges=True)
+    assert (out["b12lab_error"].item(), out["b12lab_mma_band"].item()) == ("", band)
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        [{"text": "see note"}],
+        [_high("0.50"), _high("0.60")],  # which one applies cannot be told
+        [
+            {
+                "low": {"value": 0, "unit": "umol/L", "system": UCUM, "code": "umol/L"},
+                "high": {"value": 400, "unit": "nmol/L", "system": UCUM, "code": "nmol/L"},
+            }
+        ],
+    ],
+)
+def test_a_range_that_cannot_be_read_is_an_error_of_its_group(
+    ranges: list[dict[str, Any]],
+) -> None:
+    out = fhir.classify_bundle(_mma_with(ranges), use_reported_ranges=True)
+    assert out["b12lab_error"].item().startswith("invalid_value")
+    assert out["b12lab_category"].item() == ""
+    assert fhir.classify_bundle(_mma_with(ranges))["b12lab_error"].item() == ""  # not asked
+
+
+def test_an_observation_without_a_range_keeps_the_table_visibly() -> None:
+    out = fhir.classify_bundle(_mma_with(None), use_reported_ranges=True)
+    assert out["b12lab_mma_band"].item() == "high"
+    assert out["b12lab_mma_range_source"].item() == "table"
+
+
+def test_command_line_reported_ranges(tmp_path: Path) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(_mma_with([_high("0.50")]), default=float), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["classify", str(source), "--reported-ranges", "-o", str(out)]) == 0
+    assert pd.read_csv(out)["b12lab_mma_band"].item() == "normal"
+    record = json.loads(out.with_name(out.name + ".b12lab.json").read_text(encoding="utf-8"))
+    assert record["reported_ranges"]["column"] == "referenceRange"
+    csv = tmp_path / "wide.csv"
+    csv.write_text("b12,mma\n300 pmol/L,0.45 umol/L\n", encoding="utf-8")
+    assert main(["classify", str(csv), "--reported-ranges"]) == 2

@@ -80,6 +80,7 @@ def classify_bundle(
     laboratory: str | Table | None = None,
     window: pd.Timedelta | str | None = None,
     explain: bool = False,
+    use_reported_ranges: bool = False,
 ) -> pd.DataFrame:
     """Classify a Bundle's Observations; one row per group (subject, or subject and visit).
 
@@ -92,6 +93,11 @@ def classify_bundle(
     read, space-separated), ``b12lab_set_aside`` (Observations not read, and why) and
     ``b12lab_method`` (b12lab's version and each table with its SHA-256 prefix) and
     ``b12lab_caveats`` (the tables' caveats, which hold for every result they read).
+
+    With ``use_reported_ranges``, MMA and homocysteine are banded against each Observation's
+    ``referenceRange`` (as ``classify_long`` does with a range column); an Observation with no
+    range keeps the laboratory table's bands, said in its marker's note, and a range that
+    cannot be read is an error of its group.
 
     Raises :class:`b12lab.InputFileError` if the input is not FHIR JSON or NDJSON, or if no
     Observation holds a result b12lab reads.
@@ -112,6 +118,8 @@ def classify_bundle(
         table=table,
         laboratory=laboratory,
         explain=explain,
+        reference_range="reference_range" if use_reported_ranges else None,
+        use_reported_ranges=use_reported_ranges,
         row_errors=frame["error"].to_numpy(dtype=object),
     )
     _check_groups(out, frame, first)

@@ -447,6 +447,13 @@ def _add_long_options(command: argparse.ArgumentParser) -> None:
         help="column of the reference range reported with each result (0-0.40, <15 umol/L): "
         "MMA and homocysteine are banded against it instead of the laboratory table",
     )
+    long.add_argument(
+        "--reported-ranges",
+        action="store_true",
+        help="band MMA and homocysteine against the reference range reported with each result: "
+        "with --long, the column found by its name (reference_range, ref_range, ...); with "
+        "FHIR input, each Observation's referenceRange",
+    )
 
 
 def _add_dialect_options(command: argparse.ArgumentParser) -> None:
@@ -596,11 +603,7 @@ def _classify(args: argparse.Namespace) -> int:
     }
     if args.long and args.omop:
         raise B12LabError("give --long or --omop, not both: --omop reads OMOP's own columns")
-    if args.reference_range_column is not None and not args.long:
-        raise B12LabError(
-            "--reference-range-column needs --long: it names the column of ranges reported "
-            "with each result of a long export"
-        )
+    _check_reported_ranges(args)
     if isinstance(laboratory, dict):
         if args.long or args.omop:
             raise B12LabError(
@@ -645,6 +648,7 @@ def _classify_fhir(args: argparse.Namespace) -> int:
             ("--test", args.test),
             ("--value", args.value),
             ("--unit-column", args.unit_column),
+            ("--reference-range-column", args.reference_range_column),
         )
         if given
     ]
@@ -668,6 +672,7 @@ def _classify_fhir(args: argparse.Namespace) -> int:
             laboratory=laboratory,
             window=args.window,
             explain=args.explain or to_fhir,
+            use_reported_ranges=args.reported_ranges,
         )
     progress = Progress(total_bytes=0, rows_in=int(result.attrs.get("observations", 0)))
     _count(progress, result, 0)
@@ -746,6 +751,7 @@ def _report(args: argparse.Namespace) -> int:
     resolve(args.table, laboratory)  # an unusable table fails before any input
     if args.against is not None:
         resolve(args.against, laboratory)
+    _check_reported_ranges(args)
     with _input_file(args.input) as (path, input_sha256), _arrow_signals_off():
         source = read_source(
             path,
@@ -800,7 +806,7 @@ def _long_options(args: argparse.Namespace) -> dict[str, Any]:
         "value": args.value,
         "unit": args.unit_column,
         "reference_range": args.reference_range_column,
-        "use_reported_ranges": args.reference_range_column is not None,
+        "use_reported_ranges": _uses_reported_ranges(args),
     }
 
 
@@ -817,6 +823,7 @@ def _report_options(args: argparse.Namespace) -> dict[str, Any]:
             "value",
             "unit_column",
             "reference_range_column",
+            "reported_ranges",
         )
     }
     return {
@@ -933,7 +940,7 @@ def _classify_long(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         value=args.value,
         unit=args.unit_column,
         reference_range=args.reference_range_column,
-        use_reported_ranges=args.reference_range_column is not None,
+        use_reported_ranges=_uses_reported_ranges(args),
         row_errors=_cited_errors(chunk),
         row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
         **options,
@@ -1097,14 +1104,32 @@ def _laboratory_file(args: argparse.Namespace) -> str | None:
     return given[0] if Path(given[0]).suffix == ".toml" else None
 
 
+def _uses_reported_ranges(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "reported_ranges", False)) or (
+        getattr(args, "reference_range_column", None) is not None
+    )
+
+
+def _check_reported_ranges(args: argparse.Namespace) -> None:
+    """Reported ranges come with the results of a long export (or FHIR, checked there)."""
+    if _uses_reported_ranges(args) and not args.long:
+        option = "--reported-ranges" if args.reported_ranges else "--reference-range-column"
+        raise B12LabError(
+            f"{option} needs --long (or FHIR input): ranges are reported with each result of a "
+            "long export, one row per result"
+        )
+
+
 def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any] | None:
     """With --reference-range-column: the column, and the analytes banded against it."""
     from b12lab._core.analytes import ANALYTES
     from b12lab._core.reported_ranges import band_map
 
+    if not _uses_reported_ranges(args):
+        return None
     column = getattr(args, "reference_range_column", None)
     if column is None:
-        return None
+        column = "referenceRange" if _fhir_input(args) else "found by name"
     used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
     return {"column": column, "analytes": used}
 
@@ -1122,6 +1147,7 @@ def _record_options(args: argparse.Namespace) -> dict[str, Any]:
             "value",
             "unit_column",
             "reference_range_column",
+            "reported_ranges",
         )
     }
     return (

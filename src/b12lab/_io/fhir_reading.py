@@ -383,15 +383,33 @@ def _reference(resource: Resource, full_url: str, position: int) -> str:
     return f"resource {position} of the input"
 
 
+_SEVERAL_RANGES = "several reference ranges, none of them the normal range alone"
+"""Text no range grammar reads: banding against it is an error of its group, never a guess."""
+
+
 def _reference_range(ranges: Any) -> str | None:
-    """The first reference range as text: ``low-high unit``, ``>=low``, ``<=high`` or its text."""
-    if not isinstance(ranges, Sequence) or not ranges or not isinstance(ranges[0], Mapping):
+    """The normal reference range as text: ``low-high unit``, ``>=low``, ``<=high`` or its text.
+
+    FHIR limits are inclusive. Of several ranges, the one typed ``normal`` (or the only one
+    without a type) is read; ranges that cannot be told apart, or limits in two different units,
+    give text no range grammar reads, so that banding against them is an error, never a guess.
+    """
+    if not isinstance(ranges, Sequence) or isinstance(ranges, str) or not ranges:
         return None
-    first = ranges[0]
+    candidates = [r for r in ranges if isinstance(r, Mapping)]
+    if len(candidates) > 1:
+        normal = [r for r in candidates if _range_type(r) in ("", "normal")]
+        if len({json.dumps(r, sort_keys=True, default=str) for r in normal}) != 1:
+            return _SEVERAL_RANGES
+        candidates = normal[:1]
+    if not candidates:
+        return None
+    first = candidates[0]
     low, high = _bound(first.get("low")), _bound(first.get("high"))
-    unit = next(
-        (u for u in (_bound_unit(first.get("low")), _bound_unit(first.get("high"))) if u), ""
-    )
+    units = {u for u in (_bound_unit(first.get("low")), _bound_unit(first.get("high"))) if u}
+    if len(units) > 1:
+        return f"{low} {' / '.join(sorted(units))} {high}"  # two units: read as an error
+    unit = next(iter(units), "")
     if low and high:
         bounds = f"{low}-{high}"
     elif low or high:
@@ -400,6 +418,15 @@ def _reference_range(ranges: Any) -> str | None:
         text = first.get("text")
         return str(text).strip() or None if text else None
     return f"{bounds} {unit}".strip()
+
+
+def _range_type(reference_range: Mapping[str, Any]) -> str:
+    """The code of a range's ``type`` (``normal``, ``treatment``...), ``""`` for none."""
+    kind = reference_range.get("type")
+    codings = kind.get("coding") if isinstance(kind, Mapping) else None
+    if isinstance(codings, Sequence) and codings and isinstance(codings[0], Mapping):
+        return str(codings[0].get("code") or "")
+    return ""
 
 
 def _bound(quantity: Any) -> str:
