@@ -96,7 +96,7 @@ def scan(data: bytes, delimiters: bytes, *, final: bool) -> Records:
     ends_field[np.frombuffer(delimiters + b"\n\r", dtype=np.uint8)] = True
     quotes = np.flatnonzero(buffer == _QUOTE)
     if _simply_quoted(buffer, quotes, ends_field):
-        return _simple_records(quotes, line_ends)
+        return _simple_records(quotes, line_ends, buffer.shape[0])
     return _run_records(buffer, quotes, line_ends, delimiters)
 
 
@@ -117,36 +117,37 @@ def _run_records(
 
 
 def _simply_quoted(
-    buffer: npt.NDArray[np.uint8], quotes: _Positions, separators: npt.NDArray[np.bool_]
+    buffer: npt.NDArray[np.uint8], quotes: _Positions, ends_field: npt.NDArray[np.bool_]
 ) -> bool:
     """Whether the quotes pair up as whole fields with no quote inside: ``"text"`` opened at a
-    field start, closed before a delimiter, a line end or the end of the text. Writers quote
-    this way, and such text needs none of the run analysis (which gives the same records)."""
-    if quotes.size % 2:
-        return False
+    field start, closed before a delimiter, a line end or the end of the text (a last field may
+    still be open where a block ends). Writers quote this way, and such text needs none of the
+    run analysis, which would find the same records."""
     opens, closes = quotes[0::2], quotes[1::2]
     if opens.size and opens[0] == 0:
         opens = opens[1:]
-    size = buffer.shape[0]
     after = closes + 1
-    if after.size and after[-1] == size:
+    if after.size and after[-1] == buffer.shape[0]:
         after = after[:-1]
     return bool(
-        separators[buffer[opens - 1]].all()
-        and separators[buffer[after]].all()
-        and ((quotes[1::2] - quotes[0::2]) > 1).all()
+        ends_field[buffer[opens - 1]].all()
+        and ends_field[buffer[after]].all()
+        and ((closes - quotes[0::2][: closes.size]) > 1).all()
     )
 
 
-def _simple_records(quotes: _Positions, line_ends: _Positions) -> Records:
+def _simple_records(quotes: _Positions, line_ends: _Positions, size: int) -> Records:
     """Records when every quote pairs as a whole field (see :func:`_simply_quoted`)."""
     if not quotes.size:
         return Records(line_ends, line_ends, -1)
     quoted = np.searchsorted(quotes, line_ends) % 2 == 1  # an odd count of quotes before it
     opens, closes = quotes[0::2], quotes[1::2]
+    open_quote = int(opens[-1]) if opens.size > closes.size else -1
+    if open_quote >= 0:
+        closes = np.append(closes, size)
     longest = int(np.argmax(closes - opens))
     length = int(closes[longest] - opens[longest])
-    return Records(line_ends[~quoted], line_ends, -1, (int(opens[longest]), length))
+    return Records(line_ends[~quoted], line_ends, open_quote, (int(opens[longest]), length))
 
 
 def _stray_quote(
