@@ -75,7 +75,7 @@ def _csv_chunks(
         reader = RecordReader(text, path.name)
         names, delimiter = _csv_header(reader, text, delimiter)
         convert = pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
+            column_types=dict.fromkeys(names, pa.large_string()),  # what pandas holds: no cast
             strings_can_be_null=True,
             null_values=[""],
             quoted_strings_can_be_null=True,
