@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -286,12 +287,33 @@ def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chu
         return pa.chunked_array(safe, type=column.type)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not any(_starts_like_formula(chunk) for chunk in chunks):
+        return column
     first = pc.utf8_slice_codeunits(column, 0, 1)
     risky = pc.is_in(first, value_set=_FORMULA_FIRST.cast(first.type))
-    if not pc.any(risky).as_py():
-        return column
     quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
     return pc.if_else(risky, pc.binary_join_element_wise(quote, column, nothing), column)
+
+
+_FORMULA_BYTES = np.zeros(256, dtype=bool)
+_FORMULA_BYTES[[ord(c) for c in FORMULA_START]] = True
+
+
+def _starts_like_formula(chunk: pa.Array) -> bool:
+    """Whether any cell's first byte starts a formula, read from the array's buffers (every
+    formula start is one ASCII byte, so the first byte of the text is enough)."""
+    _, offsets_buffer, data = chunk.buffers()
+    if data is None or not len(chunk):
+        return False
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    window = np.frombuffer(offsets_buffer, dtype=width)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    offsets: npt.NDArray[np.int64] = window.astype(np.int64, copy=False)
+    starts = offsets[:-1][offsets[1:] > offsets[:-1]]  # cells with text; a null has none
+    text = np.frombuffer(data, dtype=np.uint8)
+    return bool(_FORMULA_BYTES[text[starts]].any())
 
 
 _BINARY = tuple(
