@@ -92,3 +92,24 @@ def test_numeric_columns_take_the_array_path() -> None:
     column = read_column(pd.Series(np.array([160.0, 0.0, 25.5])), "b12", "pg/mL")
     assert column.observed.units == ("pg/mL",)
     assert list(column.observed.interval.lo[:3]) == [160.0, 0.0, 25.5]
+
+
+SIMPLE_CELLS = st.builds(
+    lambda digits, fraction, unit: f"{digits}{fraction}{unit}",
+    st.text(alphabet="0123456789", min_size=1, max_size=5),
+    st.sampled_from(["", ".5", ".25", ".125", ".0"]),
+    st.sampled_from(["", " pmol/L", " pg/mL", " umol/L", " nmol/L", " µmol/L", " ng/L", " mg/dL"]),
+)
+
+
+@given(
+    analyte=st.sampled_from(["b12", "holotc", "mma", "hcy", "folate"]),
+    texts=st.lists(SIMPLE_CELLS | st.none(), min_size=1, max_size=12),
+    decimal=DECIMALS,
+    unit=st.none() | st.sampled_from(CONCENTRATION_UNITS),
+)
+def test_simple_cells_read_alike(
+    analyte: str, texts: list[str | None], decimal: str, unit: str | None
+) -> None:
+    """Columns of simple results only, which take the split at the space."""
+    _same(texts, analyte, unit=unit, decimal=decimal)
