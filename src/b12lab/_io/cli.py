@@ -38,7 +38,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
+from b12lab._io.run_record import (
+    BackgroundDigest,
+    Counts,
+    file_sha256,
+    record_json,
+    run_record,
+)
 from b12lab.errors import B12LabError, B12LabWarning, ErrorCode
 
 if TYPE_CHECKING:
@@ -658,17 +664,21 @@ def _uncited(visits: pd.DataFrame) -> pd.DataFrame:
 
 
 @contextmanager
-def _input_file(name: str) -> Iterator[tuple[Path, str]]:
-    """The file to read, and the SHA-256 of its bytes.
+def _input_file(name: str) -> Iterator[tuple[Path, Callable[[], str]]]:
+    """The file to read, and the SHA-256 of its bytes (asked for when the record is written).
 
-    The reader reads a file twice (its header, then its blocks), so standard input (``-``) and
-    pipes are first copied to a private temporary file, hashed on the way.
+    A file is hashed on a thread of its own while it is read (hashlib releases the GIL), so the
+    hash costs no time of its own. The reader reads a file twice (its header, then its blocks),
+    so standard input (``-``) and pipes are first copied to a private temporary file, hashed on
+    the way.
     """
     path = Path(name)
     if name != "-" and path.is_file():
-        with open(path, "rb") as file:
-            digest = file_sha256(file)
-        yield path, digest
+        digest = BackgroundDigest(open(path, "rb"))  # noqa: SIM115  (the digest closes it)
+        try:
+            yield path, digest
+        finally:
+            digest.stop()
         return
     if name != "-" and not path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file", name)
@@ -680,8 +690,8 @@ def _input_file(name: str) -> Iterator[tuple[Path, str]]:
         )
         copy = Path(directory) / ("stdin" if name == "-" else path.name)
         with open(copy, "wb") as sink:
-            digest = file_sha256(source, copy_to=sink)
-        yield _named_by_content(copy), digest
+            copied = file_sha256(source, copy_to=sink)
+        yield _named_by_content(copy), lambda: copied
 
 
 def _named_by_content(path: Path) -> Path:
@@ -694,7 +704,7 @@ def _named_by_content(path: Path) -> Path:
 
 
 def _record_maker(
-    args: argparse.Namespace, policy: Policy, input_sha256: str
+    args: argparse.Namespace, policy: Policy, input_sha256: Callable[[], str]
 ) -> Callable[[Progress], dict[str, Any]]:
     """What a finished run writes as its record (see run_record), given its counts."""
     from b12lab import __version__
@@ -711,7 +721,7 @@ def _record_maker(
             laboratory_path=_laboratory_file(args),
             options=_record_options(args),
             input_name=args.input,
-            input_sha256=input_sha256,
+            input_sha256=input_sha256(),
             output_name="-" if output is None else str(output),
             output_format=output_format(output),
             counts=Counts(
