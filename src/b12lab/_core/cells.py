@@ -403,6 +403,21 @@ def _pairs(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[Any], npt.NDArray[np.object_]]:
     """Distinct (value, unit) pairs from a value column's distinct cells and a unit column."""
     unit_keys, unit_cells = distinct_cells(unit_values)
+    if len(unit_cells) == 1 and unit_keys.min(initial=0) >= 0 and keys.min(initial=0) >= 0:
+        # One unit in every row and no missing value: the pairs are the values, in their order.
+        spelled = "" if _is_empty(unit_cells[0]) else str(unit_cells[0]).strip()
+        return keys, cells, np.full(len(cells), spelled or default, dtype=object)
+    return _paired(keys, cells, unit_keys, unit_cells, default)
+
+
+def _paired(
+    keys: npt.NDArray[np.intp],
+    cells: npt.NDArray[Any],
+    unit_keys: npt.NDArray[np.intp],
+    unit_cells: npt.NDArray[Any],
+    default: str | None,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[Any], npt.NDArray[np.object_]]:
+    """:func:`_pairs` for any unit column: value and unit codes packed into one key per row."""
     width = len(unit_cells) + 1
     pair = np.where(keys < 0, -1, keys * width + (unit_keys + 1))
     pair_keys, pair_uniques = pd.factorize(pair, use_na_sentinel=False)
