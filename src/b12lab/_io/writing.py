@@ -381,6 +381,9 @@ def _json_default(value: object) -> str:
     return str(isoformat()) if callable(isoformat) else str(value)
 
 
+_CSV_BATCH_ROWS = 1 << 16
+
+
 def _write_csv(
     frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any], *, safe: bool = True
 ) -> None:
@@ -389,7 +392,9 @@ def _write_csv(
         names = [f"'{n}" if n.startswith(FORMULA_START) else n for n in table.column_names]
         table = pa.Table.from_arrays([neutralize_formulas(c) for c in table.columns], names=names)
     if "writer" not in state:
-        options = pa_csv.WriteOptions(quoting_style="needed")
+        # Rows formatted together: larger batches than arrow's default 1024 write about a
+        # quarter faster, with the same bytes.
+        options = pa_csv.WriteOptions(quoting_style="needed", batch_size=_CSV_BATCH_ROWS)
         state["writer"] = pa_csv.CSVWriter(sink, table.schema, write_options=options)
         state["schema"] = table.schema
     state["writer"].write_table(table.cast(state["schema"]))
