@@ -82,3 +82,31 @@ def _rewrite() -> None:
 if __name__ == "__main__":
     _rewrite()
     sys.exit(0)
+
+
+def test_batches_of_rows_are_written_as_one(tmp_path: Path) -> None:
+    """The writer formats many rows at a time; the bytes are those of arrow's default."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow.csv as pa_csv
+
+    from b12lab._io.writing import _arrow, _write_csv
+
+    rows = 70_000  # more than one batch
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(rng.integers(0, 500, rows).astype(str), dtype=object),
+            "value": np.where(rng.random(rows) < 0.1, np.nan, rng.lognormal(5, 1, rows)),
+            "band": pd.Categorical.from_codes(rng.integers(0, 3, rows), ["low", "mid", 'a "b"']),
+        }
+    )
+    written = io.BytesIO()
+    _write_csv(frame, written, {})
+    expected = io.BytesIO()
+    pa_csv.write_csv(
+        _arrow(frame), expected, write_options=pa_csv.WriteOptions(quoting_style="needed")
+    )
+    assert written.getvalue() == expected.getvalue()
