@@ -770,3 +770,18 @@ def _without_standard_output(command: list[str]) -> subprocess.CompletedProcess[
         timeout=120,
         preexec_fn=lambda: os.close(1),
     )
+
+
+def test_the_input_is_hashed_beside_the_reading(tmp_path: Path) -> None:
+    from b12lab._io.run_record import BackgroundDigest, file_sha256
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(3 << 20) + b"tail")
+    with open(path, "rb") as file:
+        expected = file_sha256(file)
+    assert expected == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert BackgroundDigest(open(path, "rb"))() == expected  # noqa: SIM115
+    stopped = BackgroundDigest(open(path, "rb"))  # noqa: SIM115
+    stopped.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        stopped()

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from b12lab._io import records
 from b12lab._io.cli import main
 from b12lab._io.reading import read_chunks
+from b12lab._io.writing import FORMULA_START, neutralize_formulas
 from b12lab.errors import InputFileError
 
 
@@ -624,3 +625,16 @@ def test_a_stray_quote_early_in_100000_rows_is_refused_naming_its_line(
     assert 'the quote (") that opens a field on line 3' in message
     assert ("inside a field on a later line" in message) is literal_quotes
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_formula_cells_are_found_in_any_slice_of_an_array(kind: pa.DataType) -> None:
+    cells = pa.array(["a", None, "=1+1", "", "b", "\tc", "é", "-2"], type=kind)
+    for start in range(len(cells)):
+        for stop in range(start, len(cells) + 1):
+            part = cells.slice(start, stop - start)
+            expected = [
+                None if c is None else ("'" + c if c[:1] in FORMULA_START else c)
+                for c in part.to_pylist()
+            ]
+            assert neutralize_formulas(part).to_pylist() == expected

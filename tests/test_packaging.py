@@ -120,6 +120,8 @@ def test_a_public_name_loads_what_it_needs() -> None:
         "import sys, b12lab\n"
         "assert 'pint' not in sys.modules\n"
         "assert b12lab.measure('160 pg/mL', analyte='b12').unit\n"
+        "assert 'pint' not in sys.modules  # a unit of the precomputed factors\n"
+        "assert b12lab.registry.Quantity(1.0, 'pmol/L').magnitude == 1.0\n"
         "assert 'pint' in sys.modules\n"
         "from b12lab import classify_frame, tables\n"
         "assert tables.load('nice-ng239').key == 'nice-ng239@2'\n"

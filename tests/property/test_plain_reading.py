@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b12lab._core.cells import ParsedColumn, read_column
+from b12lab._core.cells import ParsedColumn, _paired, _pairs, distinct_cells, read_column
 from tests.strategies import CONCENTRATION_UNITS, cells, result_texts, unit_texts, values
 
 ANALYTES = ("b12", "holotc", "mma", "hcy", "folate", "creatinine", "egfr")
@@ -92,3 +92,42 @@ def test_numeric_columns_take_the_array_path() -> None:
     column = read_column(pd.Series(np.array([160.0, 0.0, 25.5])), "b12", "pg/mL")
     assert column.observed.units == ("pg/mL",)
     assert list(column.observed.interval.lo[:3]) == [160.0, 0.0, 25.5]
+
+
+SIMPLE_CELLS = st.builds(
+    lambda digits, fraction, unit: f"{digits}{fraction}{unit}",
+    st.text(alphabet="0123456789", min_size=1, max_size=5),
+    st.sampled_from(["", ".5", ".25", ".125", ".0"]),
+    st.sampled_from(["", " pmol/L", " pg/mL", " umol/L", " nmol/L", " µmol/L", " ng/L", " mg/dL"]),
+)
+
+
+@given(
+    analyte=st.sampled_from(["b12", "holotc", "mma", "hcy", "folate"]),
+    texts=st.lists(SIMPLE_CELLS | st.none(), min_size=1, max_size=12),
+    decimal=DECIMALS,
+    unit=st.none() | st.sampled_from(CONCENTRATION_UNITS),
+)
+def test_simple_cells_read_alike(
+    analyte: str, texts: list[str | None], decimal: str, unit: str | None
+) -> None:
+    """Columns of simple results only, which take the split at the space."""
+    _same(texts, analyte, unit=unit, decimal=decimal)
+
+
+@given(
+    numbers=st.lists(values(), min_size=1, max_size=12),
+    unit=unit_texts(),
+    default=st.none() | st.sampled_from(CONCENTRATION_UNITS),
+)
+def test_one_unit_column_pairs_as_the_general_pairing(
+    numbers: list[object], unit: str, default: str | None
+) -> None:
+    """A unit column with one unit and no gaps takes a shortcut past the pairing."""
+    keys, distinct = distinct_cells(pd.Series(numbers))
+    unit_column = pd.Series([unit] * len(numbers), dtype=object)
+    short = _pairs(keys, distinct, unit_column, default)
+    full = _paired(keys, distinct, *distinct_cells(unit_column), default)
+    assert short[0].tolist() == full[0].tolist()
+    assert list(short[1]) == list(full[1])
+    assert list(short[2]) == list(full[2])

@@ -35,7 +35,7 @@ from b12lab._core.policy import Policy
 from b12lab._core.reported_ranges import ReportedBands, band_map, not_used_note
 from b12lab._core.results import Flag, MarkerResult, Reason, Result, TableRef
 from b12lab._core.table_schema import CONTEXT_LABELS
-from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit
+from b12lab._core.units import conversion_factor, display_unit, quantity
 from b12lab.tables import Table
 
 __all__ = ["columns", "result"]
@@ -714,7 +714,7 @@ def _marker(outcome: Outcome, analyte: str, row: int) -> MarkerResult | None:
     return MarkerResult(
         analyte=analyte,
         given=str(given),
-        value=Quantity(canonical.value, parse_unit(ANALYTES[analyte].canonical_unit)),
+        value=quantity(canonical.value, ANALYTES[analyte].canonical_unit),
         censoring=given.censoring,
         band=band,
         interpretation=interpretation,

@@ -170,6 +170,9 @@ def comparison_values(values: FloatArray, factors: FloatArray | float, decimals:
 
 def stratum_index(variable: CompiledVariable, context: Context) -> IntArray:
     """The first stratum that applies to each patient, or -1 where none does."""
+    first = variable.strata[0] if variable.strata else None
+    if first is not None and _applies_to_all(first):  # one stratum for everyone: no comparing
+        return np.zeros(context.age.shape[0], dtype=np.int16)
     chosen = np.full(context.age.shape[0], -1, dtype=np.int16)
     for index, stratum in enumerate(variable.strata):
         applies = chosen == -1
@@ -182,6 +185,14 @@ def stratum_index(variable: CompiledVariable, context: Context) -> IntArray:
                 applies &= (context.age >= stratum.age_min) & (context.age < stratum.age_max)
         chosen[applies] = index
     return chosen
+
+
+def _applies_to_all(stratum: Stratum) -> bool:
+    return bool(
+        stratum.sex == -1
+        and stratum.pregnant == -1
+        and not (np.isfinite(stratum.age_min) or np.isfinite(stratum.age_max))
+    )
 
 
 def band_codes(

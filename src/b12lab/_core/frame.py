@@ -204,7 +204,9 @@ def _results(
         reference_ranges=_range_cells(df, options.ranges),
     )
     outcome = run(inputs, policy)
-    return pd.DataFrame(build.columns(outcome, explain=options.explain), index=df.index)
+    # The columns are new arrays: copy=False keeps them as they are, where consolidating the
+    # numeric ones into one block would copy them all.
+    return pd.DataFrame(build.columns(outcome, explain=options.explain), index=df.index, copy=False)
 
 
 def _find_columns(

@@ -10,15 +10,16 @@ import math
 import numbers
 import re
 from dataclasses import dataclass
-from typing import TypeAlias
-
-import pint
+from typing import TYPE_CHECKING, TypeAlias
 
 from b12lab._core.analytes import get_analyte
 from b12lab._core.categories import Censoring
 from b12lab._core.numerals import Decimal, read_number
-from b12lab._core.units import Quantity, conversion_factor, display_unit, parse_unit
+from b12lab._core.units import conversion_factor, display_unit, quantity
 from b12lab.errors import InvalidValueError, MeasurementError, UnknownUnitError
+
+if TYPE_CHECKING:
+    import pint
 
 __all__ = ["Measurement", "MeasurementInput", "measure", "no_unit_error", "normalize", "read_text"]
 
@@ -70,7 +71,7 @@ class Measurement:
         return self.to(get_analyte(self.analyte).canonical_unit)
 
     def quantity(self) -> pint.Quantity[float]:
-        return Quantity(self.value, parse_unit(self.unit))
+        return quantity(self.value, self.unit)
 
     def __str__(self) -> str:
         return f"{self.censoring.value}{self.value:g} {display_unit(self.unit)}"
@@ -122,7 +123,7 @@ def normalize(value: MeasurementInput, *, analyte: str) -> pint.Quantity[float]:
             value=str(measured),
         )
     canonical = measured.canonical()
-    return Quantity(canonical.value, parse_unit(canonical.unit))
+    return quantity(canonical.value, canonical.unit)
 
 
 def no_unit_error(number: object, analyte: str) -> UnknownUnitError:

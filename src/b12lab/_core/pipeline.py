@@ -17,8 +17,10 @@ between them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -96,12 +98,13 @@ class RowErrors:
 
     def add(self, codes: npt.NDArray[np.intp], errors: Sequence[B12LabError | str | None]) -> None:
         """Rows without an error yet take ``errors[codes]``; a code of -1 is no error."""
-        kept = [k for k, e in enumerate(errors) if e is not None]
-        if not kept:
+        kept = np.flatnonzero(_codes(errors) >= 0)
+        if not kept.size:
             return
         position = np.full(len(errors), -1, dtype=np.intp)
-        position[kept] = np.arange(len(self.errors), len(self.errors) + len(kept))
-        self.errors.extend(e for e in errors if e is not None)
+        position[kept] = np.arange(len(self.errors), len(self.errors) + kept.size)
+        found = [errors[k] for k in kept.tolist()]
+        self.errors.extend(e for e in found if e is not None)
         np.copyto(self.codes, position[codes], where=(self.codes < 0) & (codes >= 0))
 
     @property
@@ -193,8 +196,15 @@ def _add_known(errors: RowErrors, known: Sequence[str] | npt.NDArray[np.object_]
 
 
 def _codes(errors: Sequence[B12LabError | str | None]) -> npt.NDArray[np.intp]:
-    """Per entry: its own position where it is an error, -1 where it is none."""
-    return np.array([k if e is not None else -1 for k, e in enumerate(errors)], dtype=np.intp)
+    """Per entry: its own position where it is an error, -1 where it is none.
+
+    There is one entry per distinct cell, and errors are rare: the loop over entries runs in C.
+    """
+    codes = np.full(len(errors), -1, dtype=np.intp)
+    if errors.count(None) < len(errors):
+        has = np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=len(errors))
+        codes[has] = np.flatnonzero(has)
+    return codes
 
 
 def _without_implausible(column: ParsedColumn, policy: Policy) -> ParsedColumn:

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-import pint
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, ConfigDict, PlainValidator, field_serializer
 
 from b12lab._core.analytes import ANALYTES
 from b12lab._core.categories import Category, Censoring, Interpretation
 
 __all__ = ["Flag", "MarkerResult", "Reason", "Result", "TableRef"]
+
+
+def _quantity(value: object) -> object:
+    """Accept a pint Quantity only; pint is imported when a value is checked, not before."""
+    import pint
+
+    if not isinstance(value, pint.Quantity):
+        raise ValueError(f"expected a pint Quantity, got {type(value).__name__}")
+    return value
+
+
+if TYPE_CHECKING:
+    import pint
+
+    Quantity: TypeAlias = pint.Quantity[float]
+else:
+    # The same check as a pint.Quantity field, without importing pint with this module (the
+    # batch path builds no Result and never needs pint).
+    Quantity: TypeAlias = Annotated[Any, PlainValidator(_quantity)]
 
 
 class _Frozen(BaseModel):
@@ -50,7 +68,7 @@ class MarkerResult(_Frozen):
 
     analyte: str
     given: str
-    value: pint.Quantity[float] | None
+    value: Quantity | None
     censoring: Censoring
     band: str | None
     interpretation: Interpretation | None
@@ -63,7 +81,7 @@ class MarkerResult(_Frozen):
     reference_range: str | None = None
 
     @field_serializer("value")
-    def _value_json(self, value: pint.Quantity[float] | None) -> dict[str, Any] | None:
+    def _value_json(self, value: Quantity | None) -> dict[str, Any] | None:
         if value is None:
             return None
         return {"value": float(value.magnitude), "unit": ANALYTES[self.analyte].canonical_unit}

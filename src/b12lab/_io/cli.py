@@ -38,7 +38,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from b12lab._io.run_record import Counts, file_sha256, record_json, run_record
+from b12lab._io.run_record import (
+    BackgroundDigest,
+    Counts,
+    file_sha256,
+    record_json,
+    run_record,
+)
 from b12lab.errors import B12LabError, B12LabWarning, ErrorCode
 
 if TYPE_CHECKING:
@@ -674,6 +680,7 @@ def _classify_fhir(args: argparse.Namespace) -> int:
             explain=args.explain or to_fhir,
             use_reported_ranges=args.reported_ranges,
         )
+        digest = input_sha256()  # while the file is open: the hash stops with it
     progress = Progress(total_bytes=0, rows_in=int(result.attrs.get("observations", 0)))
     _count(progress, result, 0)
     progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
@@ -683,7 +690,7 @@ def _classify_fhir(args: argparse.Namespace) -> int:
         text = bundle_json(result, indent=None) + "\n"  # unindented: json's fast C encoder
         write_whole(args.output, text.encode("utf-8"), _standard_output)
     else:
-        make_record = _record_maker(args, policy, input_sha256)
+        make_record = _record_maker(args, policy, lambda: digest)
         from b12lab._io.writing import writer
 
         with writer(
@@ -758,7 +765,7 @@ def _report(args: argparse.Namespace) -> int:
             delimiter=args.delimiter,
             encoding=args.encoding,
             name=args.input,
-            sha256=input_sha256,
+            sha256=input_sha256(),
         )
         _stop_if_terminated()
         made = build(
@@ -1002,17 +1009,21 @@ def _uncited(visits: pd.DataFrame) -> pd.DataFrame:
 
 
 @contextmanager
-def _input_file(name: str) -> Iterator[tuple[Path, str]]:
-    """The file to read, and the SHA-256 of its bytes.
+def _input_file(name: str) -> Iterator[tuple[Path, Callable[[], str]]]:
+    """The file to read, and the SHA-256 of its bytes (asked for when the record is written).
 
-    The reader reads a file twice (its header, then its blocks), so standard input (``-``) and
-    pipes are first copied to a private temporary file, hashed on the way.
+    A file is hashed on a thread of its own while it is read (hashlib releases the GIL), so the
+    hash costs no time of its own. The reader reads a file twice (its header, then its blocks),
+    so standard input (``-``) and pipes are first copied to a private temporary file, hashed on
+    the way.
     """
     path = Path(name)
     if name != "-" and path.is_file():
-        with open(path, "rb") as file:
-            digest = file_sha256(file)
-        yield path, digest
+        digest = BackgroundDigest(open(path, "rb"))  # noqa: SIM115  (the digest closes it)
+        try:
+            yield path, digest
+        finally:
+            digest.stop()
         return
     if name != "-" and not path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file", name)
@@ -1024,8 +1035,8 @@ def _input_file(name: str) -> Iterator[tuple[Path, str]]:
         )
         copy = Path(directory) / ("stdin" if name == "-" else path.name)
         with open(copy, "wb") as sink:
-            digest = file_sha256(source, copy_to=sink)
-        yield _named_by_content(copy), digest
+            copied = file_sha256(source, copy_to=sink)
+        yield _named_by_content(copy), lambda: copied
 
 
 def _named_by_content(path: Path) -> Path:
@@ -1038,7 +1049,7 @@ def _named_by_content(path: Path) -> Path:
 
 
 def _record_maker(
-    args: argparse.Namespace, policy: Policy, input_sha256: str
+    args: argparse.Namespace, policy: Policy, input_sha256: Callable[[], str]
 ) -> Callable[[Progress], dict[str, Any]]:
     """What a finished run writes as its record (see run_record), given its counts."""
     from b12lab import __version__
@@ -1056,7 +1067,7 @@ def _record_maker(
             options=_record_options(args),
             reported_ranges=_reported_ranges(args, policy),
             input_name=args.input,
-            input_sha256=input_sha256,
+            input_sha256=input_sha256(),
             output_name="-" if output is None else str(output),
             output_format=output_format(output),
             counts=Counts(

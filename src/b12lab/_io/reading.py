@@ -75,7 +75,7 @@ def _csv_chunks(
         reader = RecordReader(text, path.name)
         names, delimiter = _csv_header(reader, text, delimiter)
         convert = pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
+            column_types=dict.fromkeys(names, pa.large_string()),  # what pandas holds: no cast
             strings_can_be_null=True,
             null_values=[""],
             quoted_strings_can_be_null=True,
@@ -162,8 +162,11 @@ def _block_size(longest: int) -> int:
 
 def _repeated_header(frame: pd.DataFrame, names: list[str]) -> npt.NDArray[np.bool_]:
     """Rows that repeat the header line; only rows whose first cell is its name are examined."""
-    first = frame[names[0]].to_numpy(dtype=object, na_value="")
-    candidates = np.flatnonzero(first == names[0])
+    if names[0]:  # compared where the cells are (arrow), with no Python string per row
+        first = (frame[names[0]] == names[0]).to_numpy(dtype=bool, na_value=False)
+    else:  # an empty name: a missing cell matches it
+        first = frame[names[0]].to_numpy(dtype=object, na_value="") == names[0]
+    candidates = np.flatnonzero(first)
     repeated = np.zeros(len(frame), dtype=bool)
     if candidates.size:
         rows = frame.iloc[candidates].astype("string").fillna("")

@@ -92,16 +92,62 @@ def scan(data: bytes, delimiters: bytes, *, final: bool) -> Records:
     """Records of ``data``, which starts at a record start; ``final`` if nothing follows it."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     line_ends = _line_ends(buffer, final=final)
-    starts, inside, flips, after = _quote_runs(buffer, delimiters)
+    ends_field = np.zeros(256, dtype=bool)
+    ends_field[np.frombuffer(delimiters + b"\n\r", dtype=np.uint8)] = True
+    quotes = np.flatnonzero(buffer == _QUOTE)
+    if _simply_quoted(buffer, quotes, ends_field):
+        return _simple_records(quotes, line_ends, buffer.shape[0])
+    return _run_records(buffer, quotes, line_ends, delimiters)
+
+
+def _run_records(
+    buffer: npt.NDArray[np.uint8], quotes: _Positions, line_ends: _Positions, delimiters: bytes
+) -> Records:
+    """Records found by the analysis of quote runs (see the module docstring)."""
+    starts, inside, flips, after = _quote_runs(buffer, quotes, delimiters)
     if not starts.size:
         return Records(line_ends, line_ends, -1)
     run = np.searchsorted(starts, line_ends) - 1  # the last run before each line end
     quoted = np.where(run >= 0, inside[np.maximum(run, 0)], False)
     open_quote = int(starts[np.flatnonzero(flips)[-1]]) if inside[-1] else -1
-    longest = _longest_quoted(starts, inside, len(data))
+    longest = _longest_quoted(starts, inside, buffer.shape[0])
     separators = np.frombuffer(delimiters + b"\n\r", dtype=np.uint8)
     stray = _stray_quote(buffer, starts, inside, after, line_ends, separators)
     return Records(line_ends[~quoted], line_ends, open_quote, longest, stray)
+
+
+def _simply_quoted(
+    buffer: npt.NDArray[np.uint8], quotes: _Positions, ends_field: npt.NDArray[np.bool_]
+) -> bool:
+    """Whether the quotes pair up as whole fields with no quote inside: ``"text"`` opened at a
+    field start, closed before a delimiter, a line end or the end of the text (a last field may
+    still be open where a block ends). Writers quote this way, and such text needs none of the
+    run analysis, which would find the same records."""
+    opens, closes = quotes[0::2], quotes[1::2]
+    if opens.size and opens[0] == 0:
+        opens = opens[1:]
+    after = closes + 1
+    if after.size and after[-1] == buffer.shape[0]:
+        after = after[:-1]
+    return bool(
+        ends_field[buffer[opens - 1]].all()
+        and ends_field[buffer[after]].all()
+        and ((closes - quotes[0::2][: closes.size]) > 1).all()
+    )
+
+
+def _simple_records(quotes: _Positions, line_ends: _Positions, size: int) -> Records:
+    """Records when every quote pairs as a whole field (see :func:`_simply_quoted`)."""
+    if not quotes.size:
+        return Records(line_ends, line_ends, -1)
+    quoted = np.searchsorted(quotes, line_ends) % 2 == 1  # an odd count of quotes before it
+    opens, closes = quotes[0::2], quotes[1::2]
+    open_quote = int(opens[-1]) if opens.size > closes.size else -1
+    if open_quote >= 0:
+        closes = np.append(closes, size)
+    longest = int(np.argmax(closes - opens))
+    length = int(closes[longest] - opens[longest])
+    return Records(line_ends[~quoted], line_ends, open_quote, (int(opens[longest]), length))
 
 
 def _stray_quote(
@@ -161,11 +207,10 @@ def _line_ends(buffer: npt.NDArray[np.uint8], *, final: bool) -> _Positions:
 
 
 def _quote_runs(
-    buffer: npt.NDArray[np.uint8], delimiters: bytes
+    buffer: npt.NDArray[np.uint8], quotes: _Positions, delimiters: bytes
 ) -> tuple[_Positions, npt.NDArray[np.bool_], npt.NDArray[np.bool_], _Positions]:
     """Each run of quotes: where it starts, whether a quoted field is open after it, whether it
     flipped the state (see the module docstring), and where the text after it starts."""
-    quotes = np.flatnonzero(buffer == _QUOTE)
     if not quotes.size:
         return quotes, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), quotes
     first = np.concatenate([[True], np.diff(quotes) != 1])

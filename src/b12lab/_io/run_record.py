@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METADATA_KEY",
     "RECORD_SUFFIX",
+    "BackgroundDigest",
     "Counts",
     "file_sha256",
     "record_json",
@@ -61,6 +63,41 @@ def file_sha256(source: IO[bytes], *, copy_to: IO[bytes] | None = None) -> str:
         if copy_to is not None:
             copy_to.write(block)
     return digest.hexdigest()
+
+
+class BackgroundDigest:
+    """The SHA-256 of an open file, computed on a thread of its own (hashlib releases the GIL),
+    so a file is hashed while it is read rather than before. Calling it waits for the digest;
+    ``stop`` lets an interrupted run end without hashing the rest. The thread closes the file.
+    """
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._stopped = threading.Event()
+        self._digest = hashlib.sha256()
+        self._error: OSError | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(source,), name="b12lab-sha256", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, source: IO[bytes]) -> None:
+        try:
+            with source:
+                while not self._stopped.is_set() and (block := source.read(1 << 20)):
+                    self._digest.update(block)
+        except OSError as exc:
+            self._error = exc
+
+    def __call__(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._stopped.is_set():
+            raise RuntimeError("the digest was stopped before the end of the file")
+        return self._digest.hexdigest()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 def run_record(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -310,12 +311,33 @@ def neutralize_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chu
         return pa.chunked_array(safe, type=column.type)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not any(_starts_like_formula(chunk) for chunk in chunks):
+        return column
     first = pc.utf8_slice_codeunits(column, 0, 1)
     risky = pc.is_in(first, value_set=_FORMULA_FIRST.cast(first.type))
-    if not pc.any(risky).as_py():
-        return column
     quote, nothing = pa.scalar("'", column.type), pa.scalar("", column.type)
     return pc.if_else(risky, pc.binary_join_element_wise(quote, column, nothing), column)
+
+
+_FORMULA_BYTES = np.zeros(256, dtype=bool)
+_FORMULA_BYTES[[ord(c) for c in FORMULA_START]] = True
+
+
+def _starts_like_formula(chunk: pa.Array) -> bool:
+    """Whether any cell's first byte starts a formula, read from the array's buffers (every
+    formula start is one ASCII byte, so the first byte of the text is enough)."""
+    _, offsets_buffer, data = chunk.buffers()
+    if data is None or not len(chunk):
+        return False
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    window = np.frombuffer(offsets_buffer, dtype=width)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    offsets: npt.NDArray[np.int64] = window.astype(np.int64, copy=False)
+    starts = offsets[:-1][offsets[1:] > offsets[:-1]]  # cells with text; a null has none
+    text = np.frombuffer(data, dtype=np.uint8)
+    return bool(_FORMULA_BYTES[text[starts]].any())
 
 
 _BINARY = tuple(
@@ -383,6 +405,9 @@ def _json_default(value: object) -> str:
     return str(isoformat()) if callable(isoformat) else str(value)
 
 
+_CSV_BATCH_ROWS = 1 << 16
+
+
 def _write_csv(
     frame: pd.DataFrame, sink: IO[bytes], state: dict[str, Any], *, safe: bool = True
 ) -> None:
@@ -391,7 +416,9 @@ def _write_csv(
         names = [f"'{n}" if n.startswith(FORMULA_START) else n for n in table.column_names]
         table = pa.Table.from_arrays([neutralize_formulas(c) for c in table.columns], names=names)
     if "writer" not in state:
-        options = pa_csv.WriteOptions(quoting_style="needed")
+        # Rows formatted together: larger batches than arrow's default 1024 write about a
+        # quarter faster, with the same bytes.
+        options = pa_csv.WriteOptions(quoting_style="needed", batch_size=_CSV_BATCH_ROWS)
         state["writer"] = pa_csv.CSVWriter(sink, table.schema, write_options=options)
         state["schema"] = table.schema
     state["writer"].write_table(table.cast(state["schema"]))
