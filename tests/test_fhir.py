@@ -395,6 +395,31 @@ def test_ndjson_and_a_single_observation(tmp_path: Path) -> None:
     assert single["b12lab_category"].iloc[0] == "deficiency_likely"
 
 
+def test_text_with_a_byte_order_mark_is_read_as_fhir_not_as_a_file_name() -> None:
+    # a file read with encoding="utf-8" keeps its BOM; CRLF, blank lines, no final newline
+    lines = [
+        json.dumps(observation("b", "2132-9", 160)),
+        json.dumps(observation("m", "13964-2", 1)),
+    ]
+    ndjson = "\ufeff" + "\r\n\r\n".join(lines)
+    result = fhir.classify_bundle(ndjson)
+    assert result["b12lab_derived_from"].iloc[0] == "Observation/b Observation/m"
+    document = "\ufeff" + json.dumps(bundle(observation("b", "2132-9", 160)))
+    assert fhir.read_observations(document)["value"].iloc[0] == "160"
+
+
+def test_a_number_beyond_any_float_keeps_its_exponent() -> None:
+    # written out, 1e200000000 would be 200 million digits in the frame and the message
+    text = json.dumps(bundle(observation("b", "2132-9", 1), observation("m", "13964-2", 2)))
+    text = text.replace('"value": 1', '"value": 1e200000000').replace(
+        '"value": 2', '"value": 1.5E-400'
+    )
+    frame = fhir.read_observations(text)
+    assert list(frame["value"]) == ["1E+200000000", "1.5E-400"]
+    result = fhir.classify_bundle(text)
+    assert result["b12lab_error"].iloc[0].startswith("invalid_value: b12: 1E+200000000 pg/mL")
+
+
 def test_command_line_round_trip(
     tmp_path: Path, laboratory_bundle: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

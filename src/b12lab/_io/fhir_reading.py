@@ -32,6 +32,7 @@ import datetime
 import json
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,8 +93,8 @@ def load_resources(source: Mapping[str, Any] | str | bytes | Path) -> list[tuple
         text = _text(source.read_bytes(), str(source))
     elif isinstance(source, bytes):
         text = _text(source, "the input")
-    elif source.lstrip().startswith(("{", "[")):
-        text = source
+    elif source.lstrip("\ufeff \t\r\n").startswith(("{", "[")):  # JSON text, not a file name
+        text = source.lstrip("\ufeff")
     else:
         text = _text(Path(source).read_bytes(), source)
     return _parsed(text)
@@ -303,9 +304,15 @@ def _is_number(value: Any) -> TypeGuard[Decimal | int | float]:
 
 
 def _digits(number: Decimal | int | float) -> str:
-    """Exact digits, never an exponent (``1E+2`` is ``100``); a float by its shortest repr."""
+    """Exact digits, never an exponent (``1E+2`` is ``100``); a float by its shortest repr.
+
+    A number beyond any float (``1E+400``) keeps its exponent: written out it would be as many
+    digits as the exponent says, and no result is that large or small anyway.
+    """
     if isinstance(number, float):
         number = Decimal(repr(number))
+    if isinstance(number, Decimal) and abs(number.adjusted()) > sys.float_info.max_10_exp:
+        return str(number)
     return format(number, "f") if isinstance(number, Decimal) else str(number)
 
 
