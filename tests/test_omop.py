@@ -376,6 +376,15 @@ def test_birth_datetime_gives_the_age() -> None:
     assert out["age"].tolist() == [73]
 
 
+def test_birth_datetime_with_a_time_zone_gives_the_age() -> None:
+    # ETLs write birth_datetime as a timestamp with a zone (text or a tz-aware column)
+    text = _person(birth_datetime=["1950-06-01T00:00:00Z", "1950-06-01T00:00:00+02:00", None])
+    aware = _person(birth_datetime=pd.to_datetime(["1950-06-01", None, None]).tz_localize("UTC"))
+    frame = _rows(_b12(160.0, person=1), _b12(160.0, person=2))
+    assert classify_measurements(frame, person=text)["age"].tolist() == [73, 73]
+    assert classify_measurements(frame, person=aware)["age"].tolist() == [73, None]
+
+
 def test_the_person_table_may_be_arrow() -> None:
     pa = pytest.importorskip("pyarrow")
     person = pa.table({"PERSON_ID": [1], "GENDER_CONCEPT_ID": [FEMALE]})

@@ -529,6 +529,8 @@ def _births(table: pd.DataFrame, named: Mapping[str, str]) -> pd.Series:
         ).astype("datetime64[ns]")
     if "birth_datetime" in named:
         stamps, _ = _stamps(table[named["birth_datetime"]], named["birth_datetime"])
+        if isinstance(stamps.dtype, pd.DatetimeTZDtype):  # the date in the zone it was read in
+            stamps = stamps.dt.tz_localize(None)
         births = stamps.where(stamps.notna(), births).astype("datetime64[ns]")
     return births
 
