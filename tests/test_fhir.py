@@ -363,6 +363,25 @@ def test_subjects_by_identifier_and_observations_without_subject_or_time() -> No
     assert None in subjects  # an Observation without subject: a derived one without subject
 
 
+def test_a_subject_contained_in_its_observation_never_joins_two_observations() -> None:
+    # "#p" is local to each Observation: here two different patients
+    alice = observation(
+        "a", "2132-9", 400, subject="#p", contained=[{"resourceType": "Patient", "id": "p"}]
+    )
+    bob = observation(
+        "b",
+        "13964-2",
+        0.9,
+        "umol/L",
+        subject="#p",
+        contained=[{"resourceType": "Patient", "id": "p"}],
+    )
+    result = fhir.classify_bundle(bundle(alice, bob))
+    assert len(result) == 2
+    assert list(result["b12lab_category"]) == ["deficiency_unlikely", "deficiency_possible"]
+    assert [e["resource"].get("subject") for e in valid(result)["entry"]] == [None, None]
+
+
 def test_other_resources_are_counted_in_a_warning() -> None:
     inputs = bundle(
         observation("b", "2132-9", 160),

@@ -23,7 +23,8 @@ What is read, and how:
   written;
 * ``referenceRange`` becomes text (``"0.00-0.40 umol/L"``, or its ``text``), not yet used;
 * a ``Patient`` in the same input gives ``sex`` (``gender`` male or female) and ``age`` (whole
-  years from a full ``birthDate`` to the collection date); contained resources are not read.
+  years from a full ``birthDate`` to the collection date); contained resources are not read,
+  and a ``subject`` that refers to one (``#p``) is read as no subject.
 """
 
 from __future__ import annotations
@@ -369,12 +370,18 @@ def _comparable(when: str | None) -> str | None:
 
 
 def _subject(resource: Resource) -> str | None:
-    """``subject.reference``, else its identifier as ``system|value``."""
+    """``subject.reference``, else its identifier as ``system|value``.
+
+    A reference to a contained resource (``#p``) names a patient only within its own
+    Observation: two Observations that both say ``#p`` may be two patients, so it is no subject
+    (the Observation stands alone) rather than a reason to combine their results.
+    """
     subject = resource.get("subject")
     if not isinstance(subject, Mapping):
         return None
     if subject.get("reference"):
-        return str(subject["reference"])
+        reference = str(subject["reference"])
+        return None if reference.startswith("#") else reference
     identifier = subject.get("identifier")
     if isinstance(identifier, Mapping) and identifier.get("value"):
         return f"{identifier.get('system') or ''}|{identifier['value']}"
