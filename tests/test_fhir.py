@@ -382,6 +382,19 @@ def test_a_subject_contained_in_its_observation_never_joins_two_observations() -
     assert [e["resource"].get("subject") for e in valid(result)["entry"]] == [None, None]
 
 
+def test_loinc_by_its_oid_is_loinc_and_a_local_coding_first_is_passed_over() -> None:
+    by_oid = observation("b", "2132-9", 160)
+    by_oid["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.1"
+    local_first = observation("m", "13964-2", 0.52, "umol/L")
+    local_first["code"]["coding"].insert(0, {"system": "urn:lab:local", "code": "MMA"})
+    result = fhir.classify_bundle(bundle(by_oid, local_first))
+    assert result["b12lab_derived_from"].iloc[0].split() == [
+        "https://lab.example/fhir/Observation/b",
+        "https://lab.example/fhir/Observation/m",
+    ]
+    assert result["b12lab_category"].iloc[0] == "deficiency_likely"
+
+
 def test_other_resources_are_counted_in_a_warning() -> None:
     inputs = bundle(
         observation("b", "2132-9", 160),

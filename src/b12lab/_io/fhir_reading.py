@@ -8,8 +8,9 @@ Observation is referenced and cited), ``error`` (why a result b12lab reads canno
 
 What is read, and how:
 
-* the test is a LOINC coding (``http://loinc.org``) of ``code``; an Observation without one
-  gets a test name no analyte matches (``system|code``), so ``code.text`` never stands in;
+* the test is a LOINC coding (``http://loinc.org``, or LOINC's OID) of ``code``; an
+  Observation without one gets a test name no analyte matches (``system|code``), so
+  ``code.text`` never stands in;
 * ``valueQuantity``: its ``value`` as exact text (read with ``parse_float=Decimal``), its
   ``comparator`` as censoring (``<``, ``<=``, ``>=``, ``>``), its unit from ``code`` when
   ``system`` is UCUM (or absent), else from ``unit``; ``valueString`` is read as a result
@@ -49,6 +50,10 @@ from b12lab.errors import ErrorCode, InputFileError
 __all__ = ["LOINC", "Observations", "load_resources", "read_observations"]
 
 LOINC = "http://loinc.org"
+LOINC_SYSTEMS = frozenset({LOINC, "urn:oid:2.16.840.1.113883.6.1"})
+"""LOINC's FHIR URI and its OID, which converters from HL7 v2 and CDA write instead: the HL7
+Terminology (THO) CodeSystem ``v3-loinc`` has url ``http://loinc.org`` and identifier
+``urn:oid:2.16.840.1.113883.6.1`` (build.fhir.org/ig/HL7/UTG, CodeSystem-v3-loinc)."""
 UCUM = "http://unitsofmeasure.org"
 USABLE = frozenset({"final", "amended", "corrected"})
 """Statuses of a result b12lab reads."""
@@ -241,7 +246,7 @@ def _test(resource: Resource) -> tuple[str | None, str | None]:
     code = resource.get("code")
     listed = code.get("coding") if isinstance(code, Mapping) else None
     codings = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
-    loinc = [str(c.get("code") or "").strip() for c in codings if c.get("system") == LOINC]
+    loinc = [str(c.get("code") or "").strip() for c in codings if c.get("system") in LOINC_SYSTEMS]
     for candidate in loinc:
         if candidate in _KNOWN:
             return candidate, candidate
