@@ -360,6 +360,20 @@ def test_cli_bad_input_is_one_clear_message(
     assert not out.exists()
 
 
+def test_cli_fhir_input_and_a_missing_folder_are_named_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    assert main(["report", str(bundle), "-o", str(tmp_path / "report.html")]) == 2
+    err = capsys.readouterr().err
+    assert "a report reads a CSV or Parquet file; FHIR" in err  # not "no analyte column found"
+    missing = tmp_path / "no-such-folder" / "report.html"
+    assert main(["report", str(EXAMPLE), "-o", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(f"No such file or directory: {missing}")  # not a temporary name
+
+
 def test_a_laboratory_file_with_markup_in_its_wording(tmp_path: Path) -> None:
     """A table file is the user's text too: a stratum's name and a band's edges come through
     escaped, and a $ is a dollar sign, not mathematics."""

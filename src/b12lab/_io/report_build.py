@@ -32,7 +32,7 @@ from b12lab._io.report_plots import distribution_svg, require_matplotlib
 from b12lab._io.report_summary import Summary, summarize
 from b12lab._io.run_record import Counts, file_sha256, run_record
 from b12lab._io.writing import _umask
-from b12lab.errors import B12LabError, B12LabWarning
+from b12lab.errors import B12LabError, B12LabWarning, InputFileError
 from b12lab.tables import Table
 
 __all__ = ["Report", "Source", "build", "read_source", "write_text"]
@@ -80,6 +80,11 @@ def read_source(
             f"{type(data).__name__}; convert Arrow data with .to_pandas()"
         )
     path = Path(data)
+    if Path(str(data) if name is None else name).suffix.lower() in (".json", ".ndjson"):
+        raise InputFileError(  # read as CSV, it would be refused as having no analyte column
+            f"{path.name}: a report reads a CSV or Parquet file; FHIR (.json, .ndjson) is read "
+            "by b12lab.fhir.classify_bundle (on the command line, b12lab classify)"
+        )
     if sha256 is None:
         with open(path, "rb") as file:
             sha256 = file_sha256(file)
@@ -204,7 +209,10 @@ def write_text(path: Path, text: str) -> Path:
     """``text`` to ``path`` through a temporary file in the same folder, then renamed: the
     file appears whole or not at all, with the permissions the umask gives a new file (the
     temporary file is private until then)."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:  # named by the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
