@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import b12lab
 from b12lab._io.cli import main
-from b12lab.errors import ColumnError, InvalidValueError, UnknownAnalyteError
+from b12lab.errors import B12LabWarning, ColumnError, InvalidValueError, UnknownAnalyteError
 from b12lab.omop import classify_measurements
 
 B12 = 3000593  # Cobalamin (Vitamin B12) [Mass/volume] in Serum or Plasma, verified in omop.py
@@ -365,9 +365,19 @@ def test_sex_and_age_at_collection_from_the_person_table() -> None:
         month_of_birth=[3, 3, None],
         day_of_birth=[1, 2, None],
     )
-    out = classify_measurements(frame, person=person)
+    with pytest.warns(B12LabWarning, match="1 MEASUREMENT row"):  # person 4 is not listed
+        out = classify_measurements(frame, person=person)
     assert out["sex"].tolist() == ["female", "male", None, None]
     assert out["age"].tolist() == [72, 71, None, None]  # the day before the 72nd birthday: 71
+
+
+def test_ids_of_another_type_than_the_person_tables_are_warned_about() -> None:
+    # PERSON read from CSV as text, MEASUREMENT from Parquet as integers: nothing matches
+    person = pd.DataFrame({"person_id": ["1", "2"], "gender_concept_id": [FEMALE, MALE]})
+    frame = _rows(_b12(160.0, person=1), _b12(160.0, person=2))
+    with pytest.warns(B12LabWarning, match="2 MEASUREMENT row.*1 is not '1'"):
+        out = classify_measurements(frame, person=person)
+    assert out["sex"].tolist() == [None, None]
 
 
 def test_birth_datetime_gives_the_age() -> None:

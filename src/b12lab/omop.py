@@ -46,6 +46,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -55,7 +56,13 @@ from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
 from b12lab._core.interchange import arrow_input
 from b12lab._core.numerals import Decimal
 from b12lab._io.long_format import classify_long, known_tests
-from b12lab.errors import ColumnError, ErrorCode, InvalidValueError, UnknownAnalyteError
+from b12lab.errors import (
+    B12LabWarning,
+    ColumnError,
+    ErrorCode,
+    InvalidValueError,
+    UnknownAnalyteError,
+)
 from b12lab.tables import Table
 
 __all__ = ["CONCEPTS", "GENDERS", "OPERATORS", "ConceptMap", "classify_measurements"]
@@ -508,6 +515,7 @@ def _from_person(person: object, persons: pd.Series, times: pd.Series) -> pd.Dat
         )
     index = pd.Index(ids.to_numpy(dtype=object))
     rows = index.get_indexer(pd.Index(persons.to_numpy(dtype=object)))  # -1: not listed
+    _warn_unlisted(int(((rows < 0) & persons.notna().to_numpy()).sum()))
     sex = np.full(len(table) + 1, None, dtype=object)
     if "gender_concept_id" in named:
         genders = _ids(table[named["gender_concept_id"]]).map(GENDERS)
@@ -515,6 +523,18 @@ def _from_person(person: object, persons: pd.Series, times: pd.Series) -> pd.Dat
     births = np.append(_births(table, named).to_numpy(), np.datetime64("NaT", "ns"))
     born = pd.Series(births[rows])
     return pd.DataFrame({"sex": sex[rows], "age": _completed_years(born, times)})
+
+
+def _warn_unlisted(rows: int) -> None:
+    """MEASUREMENT rows whose person the PERSON table does not list get no sex or age; in OMOP
+    every person is listed, so this is most often ids of two types (``1`` and ``"1"``)."""
+    if rows:
+        warnings.warn(
+            f"{rows} MEASUREMENT row(s) have a person_id the PERSON table does not list, so no "
+            "sex or age; check that both tables hold the ids as the same type (1 is not '1')",
+            B12LabWarning,
+            stacklevel=5,  # the caller of classify_measurements
+        )
 
 
 def _births(table: pd.DataFrame, named: Mapping[str, str]) -> pd.Series:
