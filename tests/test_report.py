@@ -326,6 +326,22 @@ def test_cli_long_export(tmp_path: Path) -> None:
     assert sum(parsed.counts("categories").values()) == 12
 
 
+def test_cli_long_export_with_reported_ranges_says_so(tmp_path: Path) -> None:
+    export = tmp_path / "ranges.csv"
+    export.write_text(
+        "patient,test,value,unit,reference_range\n"
+        "1,13964-2,0.45,umol/L,0-0.50\n"  # normal against its own range, high in the table
+        "2,13964-2,0.45,umol/L,0-0.40\n"
+        "3,13964-2,0.45,umol/L,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ranges.html"
+    assert main(["report", str(export), "-o", str(out), "--long", "--reported-ranges"]) == 0
+    text = html.unescape(out.read_text(encoding="utf-8"))
+    assert "2 row(s) were banded against the reference range the laboratory reported" in text
+    assert '"reported_ranges": {\n    "column": "found by name",\n    "analytes": [' in text
+
+
 def test_cli_header_only_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("patient_id,b12,mma\n", encoding="utf-8")

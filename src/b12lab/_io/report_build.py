@@ -21,9 +21,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from b12lab._core.analytes import ANALYTES
 from b12lab._core.frame import classify_frame
 from b12lab._core.numerals import Decimal
 from b12lab._core.policy import Policy, resolve
+from b12lab._core.reported_ranges import band_map
 from b12lab._io.diff import diff
 from b12lab._io.long_format import classify_long
 from b12lab._io.reading import read_chunks
@@ -154,6 +156,7 @@ def build(
         output_name=output_name,
         output_format="html",
         counts=_counts(source, summary, [str(warning) for warning in said]),
+        reported_ranges=_reported_ranges(long, policy),
     )
     figures = {d.analyte: distribution_svg(d) for d in summary.distributions}
     return Report(page(summary, figures, record, comparison), said, summary)
@@ -179,6 +182,15 @@ def _classified(
         return classify_long(source.frame, **long, **common)
     result: pd.DataFrame = classify_frame(source.frame, **common)
     return result
+
+
+def _reported_ranges(long: Mapping[str, Any] | None, policy: Policy) -> dict[str, Any] | None:
+    """The run record's ``reported_ranges``, as ``b12lab classify`` records them: the column,
+    and the analytes that may be banded against it."""
+    if long is None or not long.get("use_reported_ranges"):
+        return None
+    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
+    return {"column": long.get("reference_range") or "found by name", "analytes": used}
 
 
 def _counts(source: Source, summary: Summary, said: list[str]) -> Counts:
