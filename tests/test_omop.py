@@ -155,11 +155,10 @@ def test_unit_from_unit_source_value_and_from_a_unit_concept_map() -> None:
         _b12(160.0, person=2, unit_concept_id=1002, unit_source_value="pg/mL"),
         _b12(160.0, person=3, unit_concept_id=1001, unit_source_value=None),
     )
-    assert classify_measurements(frame)["b12"].tolist() == [
-        "160 pmol/L",
-        "160 pg/mL",
-        "160",
-    ]
+    with pytest.warns(B12LabWarning, match=r"unit_concept_id 1001 is not in unit_concept_map"):
+        out = classify_measurements(frame)  # row 3's unit is only a concept nobody mapped
+    assert out["b12"].tolist() == ["160 pmol/L", "160 pg/mL", "160"]
+    assert out["b12lab_error"].iloc[2].startswith("unknown_unit:")
     mapped = classify_measurements(frame, unit_concept_map={1001: "pg/mL", "1003": "pmol/L"})
     assert mapped["b12"].tolist() == ["160 pg/mL", "160 pg/mL", "160 pg/mL"]
 

@@ -463,12 +463,31 @@ def _units(frame: pd.DataFrame, named: Mapping[str, str], codes: Mapping[int, st
     """Each row's unit: the one the unit concept map gives its unit concept, else its source
     unit."""
     units = pd.Series(pd.NA, index=frame.index, dtype="string")
-    if codes and "unit_concept_id" in named:
-        units = _ids(frame[named["unit_concept_id"]]).map(codes).astype("string")
+    concepts = None
+    if "unit_concept_id" in named:
+        concepts = _ids(frame[named["unit_concept_id"]])
+        units = concepts.map(codes).astype("string")
     if "unit_source_value" in named:
         source = frame[named["unit_source_value"]].astype("string").str.strip()
-        units = units.fillna(source)
+        units = units.fillna(source.mask(source == ""))
+    if concepts is not None:
+        _warn_unmapped(concepts[units.isna() & concepts.notna() & (concepts != 0)])
     return units
+
+
+def _warn_unmapped(concepts: pd.Series) -> None:
+    """Unit concepts that gave a row no unit: say which, since the row's error ("has no unit")
+    cannot tell that the unit was there as a concept id."""
+    if concepts.empty:
+        return
+    listed = ", ".join(str(concept) for concept in sorted(concepts.unique())[:10])
+    warnings.warn(
+        f"unit_concept_id {listed} {'is' if concepts.nunique() == 1 else 'are'} not in "
+        "unit_concept_map, and the rows with no unit_source_value have no unit; give "
+        "unit_concept_map={8845: 'pg/mL', ...} (on the command line --unit-concept 8845=pg/mL)",
+        B12LabWarning,
+        stacklevel=4,  # the caller of classify_measurements
+    )
 
 
 def _context(
