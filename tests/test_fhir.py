@@ -608,6 +608,10 @@ def test_reported_ranges_are_read_only_when_asked() -> None:
         ([_high("0.45")], "normal"),  # FHIR limits are inclusive
         ([_high("0.44") | _typed("normal"), _high("0.60") | _typed("treatment")], "high"),
         ([_high("0.50"), _high("0.50")], "normal"),  # the same range twice
+        (  # one unit spelled two ways is one unit
+            [{"low": {"value": 0, "unit": "µmol/L"}, "high": {"value": 0.44, "code": "umol/L"}}],
+            "high",
+        ),
     ],
 )
 def test_the_normal_range_is_read_in_its_own_unit(ranges: list[dict[str, Any]], band: str) -> None:

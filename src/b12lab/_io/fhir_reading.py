@@ -45,6 +45,7 @@ from typing import Any, TypeGuard
 import pandas as pd
 
 from b12lab._core.analytes import ANALYTES
+from b12lab._core.units import display_unit
 from b12lab.errors import ErrorCode, InputFileError
 
 __all__ = ["LOINC", "Observations", "load_resources", "read_observations"]
@@ -425,10 +426,11 @@ def _reference_range(ranges: Any) -> str | None:
         return None
     first = candidates[0]
     low, high = _bound(first.get("low")), _bound(first.get("high"))
-    units = {u for u in (_bound_unit(first.get("low")), _bound_unit(first.get("high"))) if u}
+    given = [u for u in (_bound_unit(first.get("low")), _bound_unit(first.get("high"))) if u]
+    units = {display_unit(u): u for u in given}  # umol/L and µmol/L are one unit
     if len(units) > 1:
         return f"{low} {' / '.join(sorted(units))} {high}"  # two units: read as an error
-    unit = next(iter(units), "")
+    unit = given[-1] if given else ""
     if low and high:
         bounds = f"{low}-{high}"
     elif low or high:
