@@ -395,6 +395,18 @@ def test_loinc_by_its_oid_is_loinc_and_a_local_coding_first_is_passed_over() -> 
     assert result["b12lab_category"].iloc[0] == "deficiency_likely"
 
 
+def test_a_mistyped_year_beside_a_time_to_the_nanosecond_is_still_a_time() -> None:
+    # nine decimals alone would make the times nanoseconds, where the year 1024 cannot be
+    early = observation("b", "2132-9", 160, when="1024-03-01T08:30:00Z")
+    precise = observation("m", "13964-2", 0.52, "umol/L", when="2024-03-01T08:30:00.123456789Z")
+    result = fhir.classify_bundle(bundle(early, precise), window="24h")
+    assert list(result["b12lab_error"]) == ["", ""]
+    assert list(result["b12lab_effective"]) == [
+        "1024-03-01T08:30:00Z",
+        "2024-03-01T08:30:00.123456789Z",  # written back as the laboratory wrote it
+    ]
+
+
 def test_other_resources_are_counted_in_a_warning() -> None:
     inputs = bundle(
         observation("b", "2132-9", 160),

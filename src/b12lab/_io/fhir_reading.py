@@ -21,8 +21,9 @@ What is read, and how:
   result could be wrong;
 * the collection time is ``effectiveDateTime``, else ``effectivePeriod.start``, else
   ``effectiveInstant``; a time with a UTC offset is compared in UTC, one without (a date) as
-  written;
-* ``referenceRange`` becomes text (``"0.00-0.40 umol/L"``, or its ``text``), not yet used;
+  written, both to the microsecond;
+* ``referenceRange`` becomes text (``"0.00-0.40 umol/L"``, or its ``text``), read by
+  ``classify_long`` only with ``use_reported_ranges``;
 * a ``Patient`` in the same input gives ``sex`` (``gender`` male or female) and ``age`` (whole
   years from a full ``birthDate`` to the collection date); contained resources are not read,
   and a ``subject`` that refers to one (``#p``) is read as no subject.
@@ -372,7 +373,9 @@ def _comparable(when: str | None) -> str | None:
         return None
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.isoformat()
+    # to the microsecond: nine decimals would make the column nanoseconds, which hold only
+    # the years 1677 to 2262 (the time as written is kept for the output)
+    return stamp.floor("us").isoformat()
 
 
 def _subject(resource: Resource) -> str | None:
