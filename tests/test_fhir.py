@@ -602,6 +602,38 @@ def _typed(code: str) -> dict[str, Any]:
     return {"type": {"coding": [{"system": system, "code": code}]}}
 
 
+@settings(max_examples=25)
+@given(
+    mma=st.tuples(st.sampled_from(["", "<", ">"]), st.decimals("0.05", "2.00", places=2)),
+    hcy=st.decimals("3.0", "40.0", places=1),
+    limits=st.tuples(st.decimals("0.20", "0.80", places=2), st.decimals("10", "20", places=0)),
+    b12=st.sampled_from(["100", "200", "400"]),
+)
+def test_reported_ranges_give_the_answer_classify_gives_with_them(
+    mma: tuple[str, Decimal], hcy: Decimal, limits: tuple[Decimal, Decimal], b12: str
+) -> None:
+    comparator, value = mma
+    high = [_high(str(limits[0]))], [_high(str(limits[1]))]
+    resources = [
+        observation("b12", "2132-9", Decimal(b12), "pmol/L"),
+        observation("mma", "13964-2", value, "umol/L", comparator=comparator or None),
+        observation("hcy", "13965-9", hcy, "umol/L"),
+    ]
+    resources[1]["referenceRange"], resources[2]["referenceRange"] = high
+    row = fhir.classify_bundle(bundle(*resources), use_reported_ranges=True).iloc[0]
+    expected = b12lab.classify(
+        b12=f"{b12} pmol/L",
+        mma=f"{comparator}{value} umol/L",
+        hcy=f"{hcy} umol/L",
+        reference_ranges={"mma": f"<={limits[0]} umol/L", "hcy": f"<={limits[1]} umol/L"},
+    )
+    assert row["b12lab_error"] == ""
+    assert row["b12lab_category"] == expected.category
+    assert row["b12lab_rule"] == (expected.rule or "")
+    assert row["b12lab_mma_band"] == (expected.markers["mma"].band or "")  # "": indeterminate
+    assert row["b12lab_hcy_band"] == expected.markers["hcy"].band
+
+
 def test_reported_ranges_are_read_only_when_asked() -> None:
     reported = _mma_with([_high("0.50")])
     assert fhir.classify_bundle(reported)["b12lab_mma_band"].item() == "high"  # table: 0.40
