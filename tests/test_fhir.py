@@ -452,6 +452,18 @@ def test_text_with_a_byte_order_mark_is_read_as_fhir_not_as_a_file_name() -> Non
     assert fhir.read_observations(document)["value"].iloc[0] == "160"
 
 
+@pytest.mark.parametrize("empty", ["", "  \n", b""])
+def test_empty_input_is_no_fhir_resource_not_a_file_name(empty: str | bytes) -> None:
+    with pytest.raises(InputFileError, match="not a FHIR resource"):
+        fhir.classify_bundle(empty)  # "" was read as the file name ".", a directory
+
+
+@pytest.mark.parametrize("wrong", [None, 42, [observation("b", "2132-9", 160)]])
+def test_input_of_another_type_is_a_type_error_that_says_what_is_read(wrong: Any) -> None:
+    with pytest.raises(TypeError, match="FHIR input is a Bundle or Observation"):
+        fhir.classify_bundle(wrong)
+
+
 def test_a_number_beyond_any_float_keeps_its_exponent() -> None:
     # written out, 1e200000000 would be 200 million digits in the frame and the message
     text = json.dumps(bundle(observation("b", "2132-9", 1), observation("m", "13964-2", 2)))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -97,12 +98,17 @@ def load_resources(source: Mapping[str, Any] | str | bytes | Path) -> list[tuple
     is not a JSON object comes as a string saying why, to become a row error."""
     if isinstance(source, Mapping):
         return list(_flattened(source, "", top=True))
-    if isinstance(source, Path):
-        text = _text(source.read_bytes(), str(source))
+    if isinstance(source, os.PathLike):
+        text = _text(Path(source).read_bytes(), str(source))
     elif isinstance(source, bytes):
         text = _text(source, "the input")
-    elif source.lstrip("\ufeff \t\r\n").startswith(("{", "[")):  # JSON text, not a file name
-        text = source.lstrip("\ufeff")
+    elif not isinstance(source, str):
+        raise TypeError(
+            "FHIR input is a Bundle or Observation (a mapping, or JSON text), NDJSON text or "
+            f"bytes, or a file (a Path or a file name); got {type(source).__name__}"
+        )
+    elif source.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or not source.strip():
+        text = source.lstrip("\ufeff")  # JSON text (or none), not a file name
     else:
         text = _text(Path(source).read_bytes(), source)
     return _parsed(text)
