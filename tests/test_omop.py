@@ -163,6 +163,13 @@ def test_unit_from_unit_source_value_and_from_a_unit_concept_map() -> None:
     assert mapped["b12"].tolist() == ["160 pg/mL", "160 pg/mL", "160 pg/mL"]
 
 
+def test_unit_concepts_of_tests_b12lab_does_not_read_are_not_warned_about() -> None:
+    sodium = _b12(140.0, person=2, measurement_concept_id=2000000001, unit_concept_id=9003)
+    sodium |= {"measurement_source_value": "2951-2", "unit_source_value": None}
+    out = classify_measurements(_rows(_b12(160.0), sodium))  # filterwarnings: error
+    assert out["b12lab_error"].iloc[0] == ""
+
+
 def test_a_number_without_any_unit_is_an_error_not_a_guess() -> None:
     out = classify_measurements(_rows(_b12(160.0, unit_source_value=None)))
     assert out["b12lab_category"].iloc[0] == ""

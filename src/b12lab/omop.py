@@ -163,6 +163,7 @@ def classify_measurements(
             _UNIT: _units(frame, named, _unit_codes(unit_concept_map)).to_numpy(dtype=object),
         }
     )
+    _warn_unmapped(frame, named, long[_TEST], long[_UNIT].astype("string"))
     context = _context(frame, named, chosen, person, long["person_id"], times)
     long = pd.concat([long, context], axis=1)
     _check_known(long[_TEST])
@@ -463,30 +464,35 @@ def _units(frame: pd.DataFrame, named: Mapping[str, str], codes: Mapping[int, st
     """Each row's unit: the one the unit concept map gives its unit concept, else its source
     unit."""
     units = pd.Series(pd.NA, index=frame.index, dtype="string")
-    concepts = None
-    if "unit_concept_id" in named:
-        concepts = _ids(frame[named["unit_concept_id"]])
-        units = concepts.map(codes).astype("string")
+    if codes and "unit_concept_id" in named:
+        units = _ids(frame[named["unit_concept_id"]]).map(codes).astype("string")
     if "unit_source_value" in named:
         source = frame[named["unit_source_value"]].astype("string").str.strip()
         units = units.fillna(source.mask(source == ""))
-    if concepts is not None:
-        _warn_unmapped(concepts[units.isna() & concepts.notna() & (concepts != 0)])
     return units
 
 
-def _warn_unmapped(concepts: pd.Series) -> None:
-    """Unit concepts that gave a row no unit: say which, since the row's error ("has no unit")
-    cannot tell that the unit was there as a concept id."""
+def _warn_unmapped(
+    frame: pd.DataFrame, named: Mapping[str, str], tests: pd.Series, units: pd.Series
+) -> None:
+    """Unit concepts that left a result of a test b12lab reads without a unit: say which,
+    since the row's error ("has no unit") cannot tell that the unit was there as a concept."""
+    if "unit_concept_id" not in named:
+        return
+    ids = _ids(frame[named["unit_concept_id"]])
+    known = tests.str.lower().isin(list(known_tests())).to_numpy(dtype=bool)
+    unmapped = (units.isna() & ids.notna() & (ids != 0)).to_numpy(dtype=bool)
+    concepts = ids[known & unmapped]
     if concepts.empty:
         return
     listed = ", ".join(str(concept) for concept in sorted(concepts.unique())[:10])
     warnings.warn(
         f"unit_concept_id {listed} {'is' if concepts.nunique() == 1 else 'are'} not in "
-        "unit_concept_map, and the rows with no unit_source_value have no unit; give "
+        "unit_concept_map; their rows without unit_source_value have a unit only if the value "
+        "carries one; give "
         "unit_concept_map={8845: 'pg/mL', ...} (on the command line --unit-concept 8845=pg/mL)",
         B12LabWarning,
-        stacklevel=4,  # the caller of classify_measurements
+        stacklevel=3,  # the caller of classify_measurements
     )
 
 
