@@ -363,6 +363,50 @@ def test_subjects_by_identifier_and_observations_without_subject_or_time() -> No
     assert None in subjects  # an Observation without subject: a derived one without subject
 
 
+def test_a_subject_contained_in_its_observation_never_joins_two_observations() -> None:
+    # "#p" is local to each Observation: here two different patients
+    alice = observation(
+        "a", "2132-9", 400, subject="#p", contained=[{"resourceType": "Patient", "id": "p"}]
+    )
+    bob = observation(
+        "b",
+        "13964-2",
+        0.9,
+        "umol/L",
+        subject="#p",
+        contained=[{"resourceType": "Patient", "id": "p"}],
+    )
+    result = fhir.classify_bundle(bundle(alice, bob))
+    assert len(result) == 2
+    assert list(result["b12lab_category"]) == ["deficiency_unlikely", "deficiency_possible"]
+    assert [e["resource"].get("subject") for e in valid(result)["entry"]] == [None, None]
+
+
+def test_loinc_by_its_oid_is_loinc_and_a_local_coding_first_is_passed_over() -> None:
+    by_oid = observation("b", "2132-9", 160)
+    by_oid["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.1"
+    local_first = observation("m", "13964-2", 0.52, "umol/L")
+    local_first["code"]["coding"].insert(0, {"system": "urn:lab:local", "code": "MMA"})
+    result = fhir.classify_bundle(bundle(by_oid, local_first))
+    assert result["b12lab_derived_from"].iloc[0].split() == [
+        "https://lab.example/fhir/Observation/b",
+        "https://lab.example/fhir/Observation/m",
+    ]
+    assert result["b12lab_category"].iloc[0] == "deficiency_likely"
+
+
+def test_a_mistyped_year_beside_a_time_to_the_nanosecond_is_still_a_time() -> None:
+    # nine decimals alone would make the times nanoseconds, where the year 1024 cannot be
+    early = observation("b", "2132-9", 160, when="1024-03-01T08:30:00Z")
+    precise = observation("m", "13964-2", 0.52, "umol/L", when="2024-03-01T08:30:00.123456789Z")
+    result = fhir.classify_bundle(bundle(early, precise), window="24h")
+    assert list(result["b12lab_error"]) == ["", ""]
+    assert list(result["b12lab_effective"]) == [
+        "1024-03-01T08:30:00Z",
+        "2024-03-01T08:30:00.123456789Z",  # written back as the laboratory wrote it
+    ]
+
+
 def test_other_resources_are_counted_in_a_warning() -> None:
     inputs = bundle(
         observation("b", "2132-9", 160),
@@ -393,6 +437,43 @@ def test_ndjson_and_a_single_observation(tmp_path: Path) -> None:
     valid(result)
     single = fhir.classify_bundle(json.dumps(observation("b", "2132-9", 160)).encode())
     assert single["b12lab_category"].iloc[0] == "deficiency_likely"
+
+
+def test_text_with_a_byte_order_mark_is_read_as_fhir_not_as_a_file_name() -> None:
+    # a file read with encoding="utf-8" keeps its BOM; CRLF, blank lines, no final newline
+    lines = [
+        json.dumps(observation("b", "2132-9", 160)),
+        json.dumps(observation("m", "13964-2", 1)),
+    ]
+    ndjson = "\ufeff" + "\r\n\r\n".join(lines)
+    result = fhir.classify_bundle(ndjson)
+    assert result["b12lab_derived_from"].iloc[0] == "Observation/b Observation/m"
+    document = "\ufeff" + json.dumps(bundle(observation("b", "2132-9", 160)))
+    assert fhir.read_observations(document)["value"].iloc[0] == "160"
+
+
+@pytest.mark.parametrize("empty", ["", "  \n", b""])
+def test_empty_input_is_no_fhir_resource_not_a_file_name(empty: str | bytes) -> None:
+    with pytest.raises(InputFileError, match="not a FHIR resource"):
+        fhir.classify_bundle(empty)  # "" was read as the file name ".", a directory
+
+
+@pytest.mark.parametrize("wrong", [None, 42, [observation("b", "2132-9", 160)]])
+def test_input_of_another_type_is_a_type_error_that_says_what_is_read(wrong: Any) -> None:
+    with pytest.raises(TypeError, match="FHIR input is a Bundle or Observation"):
+        fhir.classify_bundle(wrong)
+
+
+def test_a_number_beyond_any_float_keeps_its_exponent() -> None:
+    # written out, 1e200000000 would be 200 million digits in the frame and the message
+    text = json.dumps(bundle(observation("b", "2132-9", 1), observation("m", "13964-2", 2)))
+    text = text.replace('"value": 1', '"value": 1e200000000').replace(
+        '"value": 2', '"value": 1.5E-400'
+    )
+    frame = fhir.read_observations(text)
+    assert list(frame["value"]) == ["1E+200000000", "1.5E-400"]
+    result = fhir.classify_bundle(text)
+    assert result["b12lab_error"].iloc[0].startswith("invalid_value: b12: 1E+200000000 pg/mL")
 
 
 def test_command_line_round_trip(
@@ -533,6 +614,38 @@ def _typed(code: str) -> dict[str, Any]:
     return {"type": {"coding": [{"system": system, "code": code}]}}
 
 
+@settings(max_examples=25)
+@given(
+    mma=st.tuples(st.sampled_from(["", "<", ">"]), st.decimals("0.05", "2.00", places=2)),
+    hcy=st.decimals("3.0", "40.0", places=1),
+    limits=st.tuples(st.decimals("0.20", "0.80", places=2), st.decimals("10", "20", places=0)),
+    b12=st.sampled_from(["100", "200", "400"]),
+)
+def test_reported_ranges_give_the_answer_classify_gives_with_them(
+    mma: tuple[str, Decimal], hcy: Decimal, limits: tuple[Decimal, Decimal], b12: str
+) -> None:
+    comparator, value = mma
+    high = [_high(str(limits[0]))], [_high(str(limits[1]))]
+    resources = [
+        observation("b12", "2132-9", Decimal(b12), "pmol/L"),
+        observation("mma", "13964-2", value, "umol/L", comparator=comparator or None),
+        observation("hcy", "13965-9", hcy, "umol/L"),
+    ]
+    resources[1]["referenceRange"], resources[2]["referenceRange"] = high
+    row = fhir.classify_bundle(bundle(*resources), use_reported_ranges=True).iloc[0]
+    expected = b12lab.classify(
+        b12=f"{b12} pmol/L",
+        mma=f"{comparator}{value} umol/L",
+        hcy=f"{hcy} umol/L",
+        reference_ranges={"mma": f"<={limits[0]} umol/L", "hcy": f"<={limits[1]} umol/L"},
+    )
+    assert row["b12lab_error"] == ""
+    assert row["b12lab_category"] == expected.category
+    assert row["b12lab_rule"] == (expected.rule or "")
+    assert row["b12lab_mma_band"] == (expected.markers["mma"].band or "")  # "": indeterminate
+    assert row["b12lab_hcy_band"] == expected.markers["hcy"].band
+
+
 def test_reported_ranges_are_read_only_when_asked() -> None:
     reported = _mma_with([_high("0.50")])
     assert fhir.classify_bundle(reported)["b12lab_mma_band"].item() == "high"  # table: 0.40
@@ -551,6 +664,10 @@ def test_reported_ranges_are_read_only_when_asked() -> None:
         ([_high("0.45")], "normal"),  # FHIR limits are inclusive
         ([_high("0.44") | _typed("normal"), _high("0.60") | _typed("treatment")], "high"),
         ([_high("0.50"), _high("0.50")], "normal"),  # the same range twice
+        (  # one unit spelled two ways is one unit
+            [{"low": {"value": 0, "unit": "µmol/L"}, "high": {"value": 0.44, "code": "umol/L"}}],
+            "high",
+        ),
     ],
 )
 def test_the_normal_range_is_read_in_its_own_unit(ranges: list[dict[str, Any]], band: str) -> None:

@@ -103,6 +103,21 @@ def test_window_is_counted_from_the_first_result_of_a_visit() -> None:
     assert list(out["hcy"]) == ["10 umol/L", None, None]
 
 
+def test_a_mistyped_year_outside_nanosecond_range_is_still_grouped() -> None:
+    # 1024 for 2024 and 2924 for 2024: outside the years a nanosecond timestamp holds
+    df = _export(
+        [
+            ("P1", "1024-03-01T08:00", "b12", "300", "pmol/L"),
+            ("P1", "1024-03-01T20:00", "mma", "0.2", "umol/L"),
+            ("P1", "2924-03-01T08:00", "b12", "100", "pmol/L"),
+        ]
+    )
+    out = classify_long(df, time="collected", window="24h", unit="unit")
+    assert list(out["b12"]) == ["300 pmol/L", "100 pmol/L"]
+    assert list(out["mma"]) == ["0.2 umol/L", None]
+    assert str(out["b12lab_group_end"].iloc[0]) == "1024-03-01 20:00:00"
+
+
 def test_without_window_results_group_by_identical_time(export: pd.DataFrame) -> None:
     out = classify_long(export, time="collected", unit="unit")
     assert len(out) == export["patient_id"].str.cat(export["collected"]).nunique()

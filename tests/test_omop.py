@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import b12lab
 from b12lab._io.cli import main
-from b12lab.errors import ColumnError, InvalidValueError, UnknownAnalyteError
+from b12lab.errors import B12LabWarning, ColumnError, InvalidValueError, UnknownAnalyteError
 from b12lab.omop import classify_measurements
 
 B12 = 3000593  # Cobalamin (Vitamin B12) [Mass/volume] in Serum or Plasma, verified in omop.py
@@ -155,13 +155,19 @@ def test_unit_from_unit_source_value_and_from_a_unit_concept_map() -> None:
         _b12(160.0, person=2, unit_concept_id=1002, unit_source_value="pg/mL"),
         _b12(160.0, person=3, unit_concept_id=1001, unit_source_value=None),
     )
-    assert classify_measurements(frame)["b12"].tolist() == [
-        "160 pmol/L",
-        "160 pg/mL",
-        "160",
-    ]
+    with pytest.warns(B12LabWarning, match=r"unit_concept_id 1001 is not in unit_concept_map"):
+        out = classify_measurements(frame)  # row 3's unit is only a concept nobody mapped
+    assert out["b12"].tolist() == ["160 pmol/L", "160 pg/mL", "160"]
+    assert out["b12lab_error"].iloc[2].startswith("unknown_unit:")
     mapped = classify_measurements(frame, unit_concept_map={1001: "pg/mL", "1003": "pmol/L"})
     assert mapped["b12"].tolist() == ["160 pg/mL", "160 pg/mL", "160 pg/mL"]
+
+
+def test_unit_concepts_of_tests_b12lab_does_not_read_are_not_warned_about() -> None:
+    sodium = _b12(140.0, person=2, measurement_concept_id=2000000001, unit_concept_id=9003)
+    sodium |= {"measurement_source_value": "2951-2", "unit_source_value": None}
+    out = classify_measurements(_rows(_b12(160.0), sodium))  # filterwarnings: error
+    assert out["b12lab_error"].iloc[0] == ""
 
 
 def test_a_number_without_any_unit_is_an_error_not_a_guess() -> None:
@@ -365,15 +371,34 @@ def test_sex_and_age_at_collection_from_the_person_table() -> None:
         month_of_birth=[3, 3, None],
         day_of_birth=[1, 2, None],
     )
-    out = classify_measurements(frame, person=person)
+    with pytest.warns(B12LabWarning, match="1 MEASUREMENT row"):  # person 4 is not listed
+        out = classify_measurements(frame, person=person)
     assert out["sex"].tolist() == ["female", "male", None, None]
     assert out["age"].tolist() == [72, 71, None, None]  # the day before the 72nd birthday: 71
+
+
+def test_ids_of_another_type_than_the_person_tables_are_warned_about() -> None:
+    # PERSON read from CSV as text, MEASUREMENT from Parquet as integers: nothing matches
+    person = pd.DataFrame({"person_id": ["1", "2"], "gender_concept_id": [FEMALE, MALE]})
+    frame = _rows(_b12(160.0, person=1), _b12(160.0, person=2))
+    with pytest.warns(B12LabWarning, match="2 MEASUREMENT row.*1 is not '1'"):
+        out = classify_measurements(frame, person=person)
+    assert out["sex"].tolist() == [None, None]
 
 
 def test_birth_datetime_gives_the_age() -> None:
     person = _person(birth_datetime=["1950-06-01T00:00", None, None], year_of_birth=[1950] * 3)
     out = classify_measurements(_rows(_b12(160.0)), person=person)
     assert out["age"].tolist() == [73]
+
+
+def test_birth_datetime_with_a_time_zone_gives_the_age() -> None:
+    # ETLs write birth_datetime as a timestamp with a zone (text or a tz-aware column)
+    text = _person(birth_datetime=["1950-06-01T00:00:00Z", "1950-06-01T00:00:00+02:00", None])
+    aware = _person(birth_datetime=pd.to_datetime(["1950-06-01", None, None]).tz_localize("UTC"))
+    frame = _rows(_b12(160.0, person=1), _b12(160.0, person=2))
+    assert classify_measurements(frame, person=text)["age"].tolist() == [73, 73]
+    assert classify_measurements(frame, person=aware)["age"].tolist() == [73, None]
 
 
 def test_the_person_table_may_be_arrow() -> None:

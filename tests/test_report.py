@@ -326,6 +326,22 @@ def test_cli_long_export(tmp_path: Path) -> None:
     assert sum(parsed.counts("categories").values()) == 12
 
 
+def test_cli_long_export_with_reported_ranges_says_so(tmp_path: Path) -> None:
+    export = tmp_path / "ranges.csv"
+    export.write_text(
+        "patient,test,value,unit,reference_range\n"
+        "1,13964-2,0.45,umol/L,0-0.50\n"  # normal against its own range, high in the table
+        "2,13964-2,0.45,umol/L,0-0.40\n"
+        "3,13964-2,0.45,umol/L,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ranges.html"
+    assert main(["report", str(export), "-o", str(out), "--long", "--reported-ranges"]) == 0
+    text = html.unescape(out.read_text(encoding="utf-8"))
+    assert "2 row(s) were banded against the reference range the laboratory reported" in text
+    assert '"reported_ranges": {\n    "column": "found by name",\n    "analytes": [' in text
+
+
 def test_cli_header_only_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("patient_id,b12,mma\n", encoding="utf-8")
@@ -358,6 +374,20 @@ def test_cli_bad_input_is_one_clear_message(
     assert said in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_cli_fhir_input_and_a_missing_folder_are_named_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    assert main(["report", str(bundle), "-o", str(tmp_path / "report.html")]) == 2
+    err = capsys.readouterr().err
+    assert "a report reads a CSV or Parquet file; FHIR" in err  # not "no analyte column found"
+    missing = tmp_path / "no-such-folder" / "report.html"
+    assert main(["report", str(EXAMPLE), "-o", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(f"No such file or directory: {missing}")  # not a temporary name
 
 
 def test_a_laboratory_file_with_markup_in_its_wording(tmp_path: Path) -> None:

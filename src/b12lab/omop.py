@@ -46,6 +46,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -55,7 +56,13 @@ from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
 from b12lab._core.interchange import arrow_input
 from b12lab._core.numerals import Decimal
 from b12lab._io.long_format import classify_long, known_tests
-from b12lab.errors import ColumnError, ErrorCode, InvalidValueError, UnknownAnalyteError
+from b12lab.errors import (
+    B12LabWarning,
+    ColumnError,
+    ErrorCode,
+    InvalidValueError,
+    UnknownAnalyteError,
+)
 from b12lab.tables import Table
 
 __all__ = ["CONCEPTS", "GENDERS", "OPERATORS", "ConceptMap", "classify_measurements"]
@@ -156,6 +163,7 @@ def classify_measurements(
             _UNIT: _units(frame, named, _unit_codes(unit_concept_map)).to_numpy(dtype=object),
         }
     )
+    _warn_unmapped(frame, named, long[_TEST], long[_UNIT].astype("string"))
     context = _context(frame, named, chosen, person, long["person_id"], times)
     long = pd.concat([long, context], axis=1)
     _check_known(long[_TEST])
@@ -460,8 +468,32 @@ def _units(frame: pd.DataFrame, named: Mapping[str, str], codes: Mapping[int, st
         units = _ids(frame[named["unit_concept_id"]]).map(codes).astype("string")
     if "unit_source_value" in named:
         source = frame[named["unit_source_value"]].astype("string").str.strip()
-        units = units.fillna(source)
+        units = units.fillna(source.mask(source == ""))
     return units
+
+
+def _warn_unmapped(
+    frame: pd.DataFrame, named: Mapping[str, str], tests: pd.Series, units: pd.Series
+) -> None:
+    """Unit concepts that left a result of a test b12lab reads without a unit: say which,
+    since the row's error ("has no unit") cannot tell that the unit was there as a concept."""
+    if "unit_concept_id" not in named:
+        return
+    ids = _ids(frame[named["unit_concept_id"]])
+    known = tests.str.lower().isin(list(known_tests())).to_numpy(dtype=bool)
+    unmapped = (units.isna() & ids.notna() & (ids != 0)).to_numpy(dtype=bool)
+    concepts = ids[known & unmapped]
+    if concepts.empty:
+        return
+    listed = ", ".join(str(concept) for concept in sorted(concepts.unique())[:10])
+    warnings.warn(
+        f"unit_concept_id {listed} {'is' if concepts.nunique() == 1 else 'are'} not in "
+        "unit_concept_map; their rows without unit_source_value have a unit only if the value "
+        "carries one; give "
+        "unit_concept_map={8845: 'pg/mL', ...} (on the command line --unit-concept 8845=pg/mL)",
+        B12LabWarning,
+        stacklevel=3,  # the caller of classify_measurements
+    )
 
 
 def _context(
@@ -508,6 +540,7 @@ def _from_person(person: object, persons: pd.Series, times: pd.Series) -> pd.Dat
         )
     index = pd.Index(ids.to_numpy(dtype=object))
     rows = index.get_indexer(pd.Index(persons.to_numpy(dtype=object)))  # -1: not listed
+    _warn_unlisted(int(((rows < 0) & persons.notna().to_numpy()).sum()))
     sex = np.full(len(table) + 1, None, dtype=object)
     if "gender_concept_id" in named:
         genders = _ids(table[named["gender_concept_id"]]).map(GENDERS)
@@ -515,6 +548,18 @@ def _from_person(person: object, persons: pd.Series, times: pd.Series) -> pd.Dat
     births = np.append(_births(table, named).to_numpy(), np.datetime64("NaT", "ns"))
     born = pd.Series(births[rows])
     return pd.DataFrame({"sex": sex[rows], "age": _completed_years(born, times)})
+
+
+def _warn_unlisted(rows: int) -> None:
+    """MEASUREMENT rows whose person the PERSON table does not list get no sex or age; in OMOP
+    every person is listed, so this is most often ids of two types (``1`` and ``"1"``)."""
+    if rows:
+        warnings.warn(
+            f"{rows} MEASUREMENT row(s) have a person_id the PERSON table does not list, so no "
+            "sex or age; check that both tables hold the ids as the same type (1 is not '1')",
+            B12LabWarning,
+            stacklevel=5,  # the caller of classify_measurements
+        )
 
 
 def _births(table: pd.DataFrame, named: Mapping[str, str]) -> pd.Series:
@@ -529,6 +574,8 @@ def _births(table: pd.DataFrame, named: Mapping[str, str]) -> pd.Series:
         ).astype("datetime64[ns]")
     if "birth_datetime" in named:
         stamps, _ = _stamps(table[named["birth_datetime"]], named["birth_datetime"])
+        if isinstance(stamps.dtype, pd.DatetimeTZDtype):  # the date in the zone it was read in
+            stamps = stamps.dt.tz_localize(None)
         births = stamps.where(stamps.notna(), births).astype("datetime64[ns]")
     return births
 

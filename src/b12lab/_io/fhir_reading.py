@@ -8,8 +8,9 @@ Observation is referenced and cited), ``error`` (why a result b12lab reads canno
 
 What is read, and how:
 
-* the test is a LOINC coding (``http://loinc.org``) of ``code``; an Observation without one
-  gets a test name no analyte matches (``system|code``), so ``code.text`` never stands in;
+* the test is a LOINC coding (``http://loinc.org``, or LOINC's OID) of ``code``; an
+  Observation without one gets a test name no analyte matches (``system|code``), so
+  ``code.text`` never stands in;
 * ``valueQuantity``: its ``value`` as exact text (read with ``parse_float=Decimal``), its
   ``comparator`` as censoring (``<``, ``<=``, ``>=``, ``>``), its unit from ``code`` when
   ``system`` is UCUM (or absent), else from ``unit``; ``valueString`` is read as a result
@@ -20,10 +21,12 @@ What is read, and how:
   result could be wrong;
 * the collection time is ``effectiveDateTime``, else ``effectivePeriod.start``, else
   ``effectiveInstant``; a time with a UTC offset is compared in UTC, one without (a date) as
-  written;
-* ``referenceRange`` becomes text (``"0.00-0.40 umol/L"``, or its ``text``), not yet used;
+  written, both to the microsecond;
+* ``referenceRange`` becomes text (``"0.00-0.40 umol/L"``, or its ``text``), read by
+  ``classify_long`` only with ``use_reported_ranges``;
 * a ``Patient`` in the same input gives ``sex`` (``gender`` male or female) and ``age`` (whole
-  years from a full ``birthDate`` to the collection date); contained resources are not read.
+  years from a full ``birthDate`` to the collection date); contained resources are not read,
+  and a ``subject`` that refers to one (``#p``) is read as no subject.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,11 +47,16 @@ from typing import Any, TypeGuard
 import pandas as pd
 
 from b12lab._core.analytes import ANALYTES
+from b12lab._core.units import display_unit
 from b12lab.errors import ErrorCode, InputFileError
 
 __all__ = ["LOINC", "Observations", "load_resources", "read_observations"]
 
 LOINC = "http://loinc.org"
+LOINC_SYSTEMS = frozenset({LOINC, "urn:oid:2.16.840.1.113883.6.1"})
+"""LOINC's FHIR URI and its OID, which converters from HL7 v2 and CDA write instead: the HL7
+Terminology (THO) CodeSystem ``v3-loinc`` has url ``http://loinc.org`` and identifier
+``urn:oid:2.16.840.1.113883.6.1`` (build.fhir.org/ig/HL7/UTG, CodeSystem-v3-loinc)."""
 UCUM = "http://unitsofmeasure.org"
 USABLE = frozenset({"final", "amended", "corrected"})
 """Statuses of a result b12lab reads."""
@@ -88,12 +98,17 @@ def load_resources(source: Mapping[str, Any] | str | bytes | Path) -> list[tuple
     is not a JSON object comes as a string saying why, to become a row error."""
     if isinstance(source, Mapping):
         return list(_flattened(source, "", top=True))
-    if isinstance(source, Path):
-        text = _text(source.read_bytes(), str(source))
+    if isinstance(source, os.PathLike):
+        text = _text(Path(source).read_bytes(), str(source))
     elif isinstance(source, bytes):
         text = _text(source, "the input")
-    elif source.lstrip().startswith(("{", "[")):
-        text = source
+    elif not isinstance(source, str):
+        raise TypeError(
+            "FHIR input is a Bundle or Observation (a mapping, or JSON text), NDJSON text or "
+            f"bytes, or a file (a Path or a file name); got {type(source).__name__}"
+        )
+    elif source.lstrip("\ufeff \t\r\n").startswith(("{", "[")) or not source.strip():
+        text = source.lstrip("\ufeff")  # JSON text (or none), not a file name
     else:
         text = _text(Path(source).read_bytes(), source)
     return _parsed(text)
@@ -239,7 +254,7 @@ def _test(resource: Resource) -> tuple[str | None, str | None]:
     code = resource.get("code")
     listed = code.get("coding") if isinstance(code, Mapping) else None
     codings = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
-    loinc = [str(c.get("code") or "").strip() for c in codings if c.get("system") == LOINC]
+    loinc = [str(c.get("code") or "").strip() for c in codings if c.get("system") in LOINC_SYSTEMS]
     for candidate in loinc:
         if candidate in _KNOWN:
             return candidate, candidate
@@ -303,9 +318,15 @@ def _is_number(value: Any) -> TypeGuard[Decimal | int | float]:
 
 
 def _digits(number: Decimal | int | float) -> str:
-    """Exact digits, never an exponent (``1E+2`` is ``100``); a float by its shortest repr."""
+    """Exact digits, never an exponent (``1E+2`` is ``100``); a float by its shortest repr.
+
+    A number beyond any float (``1E+400``) keeps its exponent: written out it would be as many
+    digits as the exponent says, and no result is that large or small anyway.
+    """
     if isinstance(number, float):
         number = Decimal(repr(number))
+    if isinstance(number, Decimal) and abs(number.adjusted()) > sys.float_info.max_10_exp:
+        return str(number)
     return format(number, "f") if isinstance(number, Decimal) else str(number)
 
 
@@ -358,16 +379,24 @@ def _comparable(when: str | None) -> str | None:
         return None
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.isoformat()
+    # to the microsecond: nine decimals would make the column nanoseconds, which hold only
+    # the years 1677 to 2262 (the time as written is kept for the output)
+    return stamp.floor("us").isoformat()
 
 
 def _subject(resource: Resource) -> str | None:
-    """``subject.reference``, else its identifier as ``system|value``."""
+    """``subject.reference``, else its identifier as ``system|value``.
+
+    A reference to a contained resource (``#p``) names a patient only within its own
+    Observation: two Observations that both say ``#p`` may be two patients, so it is no subject
+    (the Observation stands alone) rather than a reason to combine their results.
+    """
     subject = resource.get("subject")
     if not isinstance(subject, Mapping):
         return None
     if subject.get("reference"):
-        return str(subject["reference"])
+        reference = str(subject["reference"])
+        return None if reference.startswith("#") else reference
     identifier = subject.get("identifier")
     if isinstance(identifier, Mapping) and identifier.get("value"):
         return f"{identifier.get('system') or ''}|{identifier['value']}"
@@ -406,10 +435,11 @@ def _reference_range(ranges: Any) -> str | None:
         return None
     first = candidates[0]
     low, high = _bound(first.get("low")), _bound(first.get("high"))
-    units = {u for u in (_bound_unit(first.get("low")), _bound_unit(first.get("high"))) if u}
+    given = [u for u in (_bound_unit(first.get("low")), _bound_unit(first.get("high"))) if u]
+    units = {display_unit(u): u for u in given}  # umol/L and µmol/L are one unit
     if len(units) > 1:
         return f"{low} {' / '.join(sorted(units))} {high}"  # two units: read as an error
-    unit = next(iter(units), "")
+    unit = given[-1] if given else ""
     if low and high:
         bounds = f"{low}-{high}"
     elif low or high:

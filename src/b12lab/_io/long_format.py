@@ -622,8 +622,8 @@ def _groups(
     if times is not None:
         solo |= times.isna().to_numpy()
         naive = times.dt.tz_convert(None) if _aware(times) else times
-        ns = naive.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
-        stamps = np.where(solo, 0, ns)
+        stamps, span = _ticks(naive, span)
+        stamps = np.where(solo, 0, stamps)
     codes = codes.astype(np.int64)
     codes[solo] = codes.max(initial=-1) + 1 + np.arange(int(solo.sum()))
     order = np.lexsort((stamps, codes))
@@ -632,6 +632,19 @@ def _groups(
     ids[order] = np.cumsum(starts) - 1
     ends = np.append(starts[1:], True)[: len(starts)]
     return ids, order[starts], order[ends]
+
+
+def _ticks(times: pd.Series, span: int) -> tuple[np.ndarray, int]:
+    """Times as integers in their own resolution, and ``span`` [ns] in the same; never through
+    nanoseconds, which hold only the years 1677 to 2262 (a mistyped year is a time, not a
+    crash)."""
+    per_tick = _NS_PER_TICK[times.dt.unit]
+    ticks = np.asarray(times.to_numpy()).view(np.int64)
+    return ticks, span // per_tick
+
+
+_NS_PER_TICK = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+"""Nanoseconds in one step of each resolution pandas stores datetimes in."""
 
 
 def _aware(times: pd.Series) -> bool:

@@ -21,9 +21,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from b12lab._core.analytes import ANALYTES
 from b12lab._core.frame import classify_frame
 from b12lab._core.numerals import Decimal
 from b12lab._core.policy import Policy, resolve
+from b12lab._core.reported_ranges import band_map
 from b12lab._io.diff import diff
 from b12lab._io.long_format import classify_long
 from b12lab._io.reading import read_chunks
@@ -32,7 +34,7 @@ from b12lab._io.report_plots import distribution_svg, require_matplotlib
 from b12lab._io.report_summary import Summary, summarize
 from b12lab._io.run_record import Counts, file_sha256, run_record
 from b12lab._io.writing import _umask
-from b12lab.errors import B12LabError, B12LabWarning
+from b12lab.errors import B12LabError, B12LabWarning, InputFileError
 from b12lab.tables import Table
 
 __all__ = ["Report", "Source", "build", "read_source", "write_text"]
@@ -80,6 +82,11 @@ def read_source(
             f"{type(data).__name__}; convert Arrow data with .to_pandas()"
         )
     path = Path(data)
+    if Path(str(data) if name is None else name).suffix.lower() in (".json", ".ndjson"):
+        raise InputFileError(  # read as CSV, it would be refused as having no analyte column
+            f"{path.name}: a report reads a CSV or Parquet file; FHIR (.json, .ndjson) is read "
+            "by b12lab.fhir.classify_bundle (on the command line, b12lab classify)"
+        )
     if sha256 is None:
         with open(path, "rb") as file:
             sha256 = file_sha256(file)
@@ -149,6 +156,7 @@ def build(
         output_name=output_name,
         output_format="html",
         counts=_counts(source, summary, [str(warning) for warning in said]),
+        reported_ranges=_reported_ranges(long, policy),
     )
     figures = {d.analyte: distribution_svg(d) for d in summary.distributions}
     return Report(page(summary, figures, record, comparison), said, summary)
@@ -174,6 +182,15 @@ def _classified(
         return classify_long(source.frame, **long, **common)
     result: pd.DataFrame = classify_frame(source.frame, **common)
     return result
+
+
+def _reported_ranges(long: Mapping[str, Any] | None, policy: Policy) -> dict[str, Any] | None:
+    """The run record's ``reported_ranges``, as ``b12lab classify`` records them: the column,
+    and the analytes that may be banded against it."""
+    if long is None or not long.get("use_reported_ranges"):
+        return None
+    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
+    return {"column": long.get("reference_range") or "found by name", "analytes": used}
 
 
 def _counts(source: Source, summary: Summary, said: list[str]) -> Counts:
@@ -204,7 +221,10 @@ def write_text(path: Path, text: str) -> Path:
     """``text`` to ``path`` through a temporary file in the same folder, then renamed: the
     file appears whole or not at all, with the permissions the umask gives a new file (the
     temporary file is private until then)."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:  # named by the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)

@@ -194,7 +194,13 @@ def _edges(distribution: Distribution) -> str:
         f"{_edge_text(stratum, distribution.unit)}</span></li>"
         for stratum in distribution.strata
     )
-    return f"<p>Bands from <code>{escape(distribution.supplier)}</code>:</p>\n<ul>{lines}</ul>"
+    said = f"<p>Bands from <code>{escape(distribution.supplier)}</code>:</p>\n<ul>{lines}</ul>"
+    if distribution.reported:
+        said += (
+            f'\n<p class="note">{distribution.reported} row(s) were banded against the '
+            "reference range the laboratory reported with the result, not these edges.</p>"
+        )
+    return said
 
 
 def _edge_text(stratum: StratumEdges, unit: str) -> str:

@@ -63,6 +63,8 @@ class Distribution:
     strata: tuple[StratumEdges, ...]
     supplier: str | None
     """The table (``id@version``) whose bands these are, or None: the table has none."""
+    reported: int = 0
+    """Rows banded against the reference range reported with the result, not these edges."""
 
     @property
     def results(self) -> int:
@@ -181,7 +183,14 @@ def _distribution(result: pd.DataFrame, analyte: str, policy: Policy) -> Distrib
         bands=_in_table_order(band_counts, bands),
         strata=() if bands is None else _strata(analyte, bands),
         supplier=None if supplier is None else supplier.key,
+        reported=_reported(result, analyte),
     )
+
+
+def _reported(result: pd.DataFrame, analyte: str) -> int:
+    """Rows whose band came from a reported reference range (``classify_long`` says which)."""
+    source = f"{PREFIX}{analyte}_range_source"
+    return int((result[source] == "reported").sum()) if source in result.columns else 0
 
 
 def _in_table_order(counts: dict[str, int], bands: VariableBands | None) -> dict[str, int]:
