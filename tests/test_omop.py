@@ -582,3 +582,49 @@ def test_row_errors_and_names_must_match_the_rows() -> None:
         classify_measurements(frame, row_names=["line 2"])
     with pytest.raises(InvalidValueError, match="row_errors"):
         classify_measurements(frame, row_errors=[""])
+
+
+def _mma(value: float, person: int, **more: Any) -> dict[str, Any]:
+    return {
+        "person_id": person,
+        "measurement_date": "2024-03-01",
+        "measurement_source_value": "13964-2",
+        "value_as_number": value,
+        "unit_source_value": "umol/L",
+        **more,
+    }
+
+
+def test_range_low_and_high_are_the_reported_range_when_asked() -> None:
+    rows = pd.DataFrame(
+        [
+            _mma(0.45, 1, range_low=0.0, range_high=0.5),  # normal by its own range
+            _mma(0.45, 2, range_high=0.44),  # high by its own range, upper limit only
+            _mma(0.45, 3),  # no range: the laboratory table (0.40), visibly
+            _mma(0.45, 4, range_low=0.0, range_high=0.45),  # limits are inclusive
+        ]
+    )
+    table = classify_measurements(rows)
+    assert list(table["b12lab_mma_band"]) == ["high"] * 4
+    reported = classify_measurements(rows, use_reported_ranges=True)
+    assert list(reported["b12lab_mma_band"]) == ["normal", "high", "high", "normal"]
+    sources = ["reported", "reported", "table", "reported"]
+    assert list(reported["b12lab_mma_range_source"]) == sources
+    assert list(reported["b12lab_mma_reported_range"])[:2] == ["0-0.5 umol/L", "<=0.44 umol/L"]
+
+
+def test_reported_ranges_need_the_range_columns() -> None:
+    with pytest.raises(ColumnError, match="range_low or range_high"):
+        classify_measurements(_rows(_b12(150)), use_reported_ranges=True)
+
+
+def test_command_line_omop_reported_ranges(tmp_path: Path) -> None:
+    source = tmp_path / "measurement.csv"
+    pd.DataFrame([_mma(0.45, 1, range_low=0.0, range_high=0.5)]).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["classify", str(source), "--omop", "--reported-ranges", "-o", str(out)]) == 0
+    assert pd.read_csv(out)["b12lab_mma_band"].item() == "normal"
+    record = json.loads(out.with_name(out.name + ".b12lab.json").read_text(encoding="utf-8"))
+    assert record["reported_ranges"]["column"] == "range_low, range_high"
+    given = ["classify", str(source), "--omop", "--reference-range-column", "range_high"]
+    assert main(given) == 2

@@ -88,6 +88,7 @@ CONCEPTS: Mapping[int, str] = {3000593: "b12", 3016723: "creatinine", 1619025: "
 
 _TIME = f"{PREFIX}collected"
 _TEST, _VALUE, _UNIT = f"{PREFIX}test", f"{PREFIX}value", f"{PREFIX}unit"
+_RANGE = f"{PREFIX}range"
 _SIGNS = "<>≤≥="
 _OPTIONAL = (
     "measurement_datetime",
@@ -99,6 +100,8 @@ _OPTIONAL = (
     "unit_source_value",
     "unit_concept_id",
     "value_as_number",
+    "range_low",
+    "range_high",
 )
 _PERSON = ("birth_datetime", "year_of_birth", "month_of_birth", "day_of_birth")
 _CONTEXT = {alias for aliases in CONTEXT_COLUMNS.values() for alias in aliases}
@@ -121,6 +124,7 @@ def classify_measurements(
     decimal: Decimal = ".",
     row_errors: Sequence[str] | np.ndarray | None = None,
     row_names: Sequence[str] | None = None,
+    use_reported_ranges: bool = False,
 ) -> pd.DataFrame:
     """Classify OMOP MEASUREMENT rows; returns a pandas DataFrame, one row per collection.
 
@@ -139,6 +143,11 @@ def classify_measurements(
     collection is one person's results with the same time. ``columns``, ``units``, ``table``,
     ``laboratory``, ``explain``, ``decimal``, ``row_errors`` and ``row_names`` are as in
     :func:`b12lab.classify_long`.
+
+    With ``use_reported_ranges``, MMA and homocysteine are banded against each row's
+    ``range_low`` and ``range_high`` (the normal range, in the unit of the value, limits
+    inclusive) as :func:`b12lab.classify_long` bands against a reported range; a row with
+    neither keeps the laboratory table's bands, and its marker's note says so.
 
     A row whose ``operator_concept_id`` is not a comparison operator, whose
     ``value_source_value`` is censored the other way from its operator, or whose time cannot
@@ -166,6 +175,8 @@ def classify_measurements(
     _warn_unmapped(frame, named, long[_TEST], long[_UNIT].astype("string"))
     context = _context(frame, named, chosen, person, long["person_id"], times)
     long = pd.concat([long, context], axis=1)
+    if use_reported_ranges:
+        long[_RANGE] = _ranges(frame, named, long[_UNIT].astype("string")).to_numpy(dtype=object)
     _check_known(long[_TEST])
     cited = _cited(reasons, row_names)
     return classify_long(
@@ -184,6 +195,8 @@ def classify_measurements(
         decimal=decimal,
         row_errors=np.where(given != "", given, cited),
         row_names=row_names,
+        reference_range=_RANGE if use_reported_ranges else None,
+        use_reported_ranges=use_reported_ranges,
     )
 
 
@@ -437,6 +450,25 @@ def _signs(frame: pd.DataFrame, named: Mapping[str, str], reasons: np.ndarray) -
         "4172703 (=), 4171755 (>=), 4172704 (>), or leave it empty",
     )
     return signs.fillna("")
+
+
+def _ranges(frame: pd.DataFrame, named: Mapping[str, str], units: pd.Series) -> pd.Series:
+    """Each row's normal range as text (``0.0-0.4 umol/L``, ``<=0.4 umol/L``), in the unit of
+    its value as OMOP defines it; missing where the row gives neither limit."""
+    if "range_low" not in named and "range_high" not in named:
+        raise ColumnError(
+            "use_reported_ranges needs a range_low or range_high column; a MEASUREMENT table "
+            "has them",
+            column="range_low",
+        )
+    missing = pd.Series(pd.NA, index=frame.index, dtype="string")
+    low, high = (
+        _number_text(frame[named[name]]) if name in named else missing
+        for name in ("range_low", "range_high")
+    )
+    text = (low + "-" + high).fillna(">=" + low).fillna("<=" + high)
+    unit = units.fillna("")
+    return text.where(unit == "", text + " " + unit)
 
 
 def _number_text(column: pd.Series) -> pd.Series:

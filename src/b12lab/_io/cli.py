@@ -458,7 +458,7 @@ def _add_long_options(command: argparse.ArgumentParser) -> None:
         action="store_true",
         help="band MMA and homocysteine against the reference range reported with each result: "
         "with --long, the column found by its name (reference_range, ref_range, ...); with "
-        "FHIR input, each Observation's referenceRange",
+        "--omop, range_low and range_high; with FHIR input, each Observation's referenceRange",
     )
 
 
@@ -966,6 +966,7 @@ def _classify_omop(args: argparse.Namespace, chunk: Chunk, options: dict[str, An
         window=args.window,
         row_errors=_cited_errors(chunk),
         row_names=[f"{chunk.unit} {line}" for line in chunk.lines],
+        use_reported_ranges=_uses_reported_ranges(args),
         **options,
     )
 
@@ -1122,12 +1123,18 @@ def _uses_reported_ranges(args: argparse.Namespace) -> bool:
 
 
 def _check_reported_ranges(args: argparse.Namespace) -> None:
-    """Reported ranges come with the results of a long export (or FHIR, checked there)."""
-    if _uses_reported_ranges(args) and not args.long:
-        option = "--reported-ranges" if args.reported_ranges else "--reference-range-column"
+    """Reported ranges come with the results of a long export or OMOP rows (FHIR: checked
+    there)."""
+    option = "--reported-ranges" if args.reported_ranges else "--reference-range-column"
+    if _uses_reported_ranges(args) and not (args.long or getattr(args, "omop", False)):
         raise B12LabError(
-            f"{option} needs --long (or FHIR input): ranges are reported with each result of a "
-            "long export, one row per result"
+            f"{option} needs --long, --omop or FHIR input: ranges are reported with each result "
+            "of a long export, one row per result"
+        )
+    if args.reference_range_column is not None and getattr(args, "omop", False):
+        raise B12LabError(
+            "--reference-range-column does not apply to --omop: give --reported-ranges, which "
+            "reads MEASUREMENT's range_low and range_high"
         )
 
 
@@ -1139,7 +1146,9 @@ def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any]
     if not _uses_reported_ranges(args):
         return None
     column = getattr(args, "reference_range_column", None)
-    if column is None:
+    if column is None and getattr(args, "omop", False):
+        column = "range_low, range_high"
+    elif column is None:
         column = "referenceRange" if _fhir_input(args) else "found by name"
     used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
     return {"column": column, "analytes": used}
