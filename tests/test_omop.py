@@ -628,3 +628,30 @@ def test_command_line_omop_reported_ranges(tmp_path: Path) -> None:
     assert record["reported_ranges"]["column"] == "range_low, range_high"
     given = ["classify", str(source), "--omop", "--reference-range-column", "range_high"]
     assert main(given) == 2
+
+
+@pytest.mark.parametrize(
+    ("source", "analyte"),
+    [
+        ("LOINC:2132-9", "b12"),
+        ("loinc | 2132-9", "b12"),
+        ("2132-9 Vitamin B12 [Mass/volume] in Serum or Plasma", "b12"),
+        ("2132-9", "b12"),
+        ("Vitamin B12", "b12"),
+    ],
+)
+def test_a_source_value_that_starts_with_a_loinc_code_is_read_by_it(
+    source: str, analyte: str
+) -> None:
+    row = _b12(150, measurement_source_value=source)
+    row["measurement_concept_id"] = 0
+    out = classify_measurements(_rows(row, _b12(300, person=2)))
+    assert out.loc[0, analyte] == "150 pg/mL"
+    assert out.loc[0, "b12lab_error"] == ""
+
+
+def test_a_source_value_with_a_code_b12lab_does_not_read_stays_unread() -> None:
+    row = _b12(150, measurement_source_value="718-7 Hemoglobin")
+    row["measurement_concept_id"] = 0
+    out = classify_measurements(_rows(row, _b12(300, person=2)))
+    assert out.loc[0, "b12lab_error"].startswith("no_known_test")

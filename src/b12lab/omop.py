@@ -46,6 +46,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import numbers
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -395,8 +396,21 @@ def _tests(frame: pd.DataFrame, named: Mapping[str, str], concepts: Mapping[int,
         tests = _ids(frame[named["measurement_concept_id"]]).map(concepts).astype("string")
     if "measurement_source_value" in named:
         source = frame[named["measurement_source_value"]].astype("string").str.strip()
-        tests = tests.fillna(source)
+        tests = tests.fillna(_loinc_or_text(source))
     return tests
+
+
+_LOINC_FIRST = r"^(?:LOINC\s*[:|]\s*)?(\d{1,7}-\d)(?:\s|$)"
+"""A source value that starts with a LOINC code, as ETLs write it: ``LOINC:2132-9``,
+``2132-9 Vitamin B12``."""
+
+
+def _loinc_or_text(source: pd.Series) -> pd.Series:
+    """The LOINC code a source value starts with, where one does and the whole value is no test
+    b12lab knows; else the value as it is."""
+    known = source.str.lower().isin(list(known_tests())).fillna(False)
+    code = source.str.extract(_LOINC_FIRST, flags=re.IGNORECASE, expand=False)
+    return source.where(known | code.isna(), code)
 
 
 def _check_known(tests: pd.Series) -> None:
