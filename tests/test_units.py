@@ -72,6 +72,12 @@ def test_mma_uses_the_free_acid_not_the_dianion() -> None:
         ("45 mL/min/1.73 m²", "egfr", 45),
         ("88.4 umol/L", "creatinine", 88.4),
         ("1 mg/dL", "creatinine", 10 / 113.12 * 1000),
+        ("160 PG/ML", "b12", 160 / 1.35537),
+        ("118 PMOL/L", "b12", 118),
+        ("0.52 UMOL/L", "mma", 0.52),
+        ("0.52 µMOL/L", "mma", 0.52),
+        ("0.0182 MMOL/L", "hcy", 18.2),  # UCUM's case-insensitive mmol/L, not megamole
+        ("45 ML/MIN/1.73M2", "egfr", 45),
     ],
 )
 def test_normalize_accepts_laboratory_spellings(text: str, analyte: str, expected: float) -> None:
@@ -131,3 +137,9 @@ def test_every_accepted_unit_of_holotc_is_a_substance_unit(data: st.DataObject) 
 
 def test_holotc_accepts_no_mass_unit() -> None:
     assert all("g" not in unit for unit in units_for("holotc"))
+
+
+@pytest.mark.parametrize("unit", ["PMOL/ML/L", "KG", "PICOMOL/L"])
+def test_capitals_are_read_only_for_the_units_b12lab_knows(unit: str) -> None:
+    with pytest.raises((b12lab.UnknownUnitError, b12lab.DimensionError)):
+        b12lab.normalize(f"118 {unit}", analyte="b12")

@@ -79,13 +79,24 @@ _LAB_SPELLINGS = {
 }
 
 
+_FOLDED = {spelling.lower(): spelling for spelling in (*KINDS, *_LAB_SPELLINGS.values())}
+"""The spellings b12lab knows, by their lower case: UCUM's case-insensitive form (``PMOL/L``,
+``UMOL/L``), which older laboratory systems send, names exactly these."""
+
+
 def canonical_spelling(unit: str) -> str:
-    """The spelling pint reads: ``µ`` as ``u``, ``1.73m²`` as ``bsa173``, ``pg/ml`` as ``pg/mL``."""
+    """The spelling pint reads: ``µ`` as ``u``, ``1.73m²`` as ``bsa173``, ``pg/ml`` as ``pg/mL``,
+    and a known unit written all in capitals (``PMOL/L``) as it is meant; another unit in
+    capitals is left as it is (pint would read ``P`` as peta), to be refused."""
     text = unit.strip()
+    capitals = not re.search(r"[a-z]", _MICRO.sub("", text)) and bool(re.search(r"[A-Z]", text))
     text = _BSA.sub("/bsa173", text)
     text = _MICRO.sub("u", text)
     text = text.replace("²", "^2")
-    return _LAB_SPELLINGS.get(text.lower().replace(" ", ""), text)
+    folded = text.lower().replace(" ", "")
+    if capitals and folded in _FOLDED:
+        return _FOLDED[folded]
+    return _LAB_SPELLINGS.get(folded, text)
 
 
 _EXPONENT = re.compile(r"(?:\^|\*\*)\s*(?P<power>[^\s/*^]*)")
