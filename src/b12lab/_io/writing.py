@@ -9,7 +9,9 @@ writers release the GIL).
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import os
 import secrets
@@ -20,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -194,11 +196,12 @@ def write_whole(path: Path | None, data: bytes, stdout: Callable[[], IO[bytes]])
     """``data`` at once, to standard output (``None``), a stream, or a file that appears whole
     (written beside it, then renamed over it, with the permissions the umask gives)."""
     if path is None:
-        stdout().write(data)
+        write_all(stdout(), data)
+        stdout().flush()
         return
     if is_stream(path):
         with open(path, "wb", buffering=0) as stream:
-            stream.write(data)
+            write_all(stream, data)
         return
     target = Path(os.path.realpath(path))
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -219,6 +222,42 @@ def _umask() -> int:
     return mask
 
 
+def write_all(sink: IO[bytes], data: Any) -> int:
+    """Write every byte of ``data``, or raise.
+
+    A write can take fewer bytes than it was given without an error: a pipe whose reader goes
+    away mid-write, a signal during a write to a pipe or device. Python's buffered writer then
+    returns the short count, and pyarrow's writers do not look at it, so the rest of the output
+    would be lost in silence. Writing the rest makes the next write fail as it should.
+    """
+    view = memoryview(data).cast("B")
+    total = view.nbytes
+    while view.nbytes:
+        written = sink.write(view)
+        if not written:
+            raise BlockingIOError(errno.EAGAIN, "the output took none of the bytes written")
+        view = view[written:]
+    return total
+
+
+class WholeWrites(io.RawIOBase):
+    """``sink`` for pyarrow's writers: each write writes all its bytes or raises (see
+    :func:`write_all`); closing it leaves ``sink`` to its owner."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return write_all(self._sink, data)
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+
 @contextmanager
 def _formatted(sink: IO[bytes], fmt: str, *, safe: bool, shown: str) -> Iterator[Output]:
     """Ordered chunk writes in one format; on success the format's writer closes with the record.
@@ -228,6 +267,7 @@ def _formatted(sink: IO[bytes], fmt: str, *, safe: bool, shown: str) -> Iterator
     fail again, unnamed.
     """
     state: dict[str, Any] = {}
+    sink = cast("IO[bytes]", WholeWrites(sink))  # a binary file, as the writers need
     if fmt == "parquet":
         target = functools.partial(_write_parquet, sink=sink)
     elif fmt == "ndjson":
