@@ -840,9 +840,7 @@ def _marker_columns(
     }
     if analyte == "egfr" and outcome.derivation is not None:
         new[f"{PREFIX}egfr_derived"] = outcome.derivation.derived & shown
-    new[f"{PREFIX}{analyte}_censoring"] = labelled(
-        np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
-    )
+    new[f"{PREFIX}{analyte}_censoring"] = _censoring(column, shown)
     if _banded(outcome.policy, analyte):
         new[f"{PREFIX}{analyte}_band"], new[f"{PREFIX}{analyte}_interpretation"] = _bands(
             outcome.policy, analyte, _band_codes(outcome, analyte), ok
@@ -852,6 +850,17 @@ def _marker_columns(
     if analyte in outcome.ranges:
         new[f"{PREFIX}{analyte}_range_source"] = _range_source(outcome, analyte, shown & ok)
     return new
+
+
+def _censoring(column: ParsedColumn, shown: npt.NDArray[np.bool_]) -> pd.Categorical:
+    """Each shown row's censoring sign ("" elsewhere); the signs are factorized per cell (a
+    column read row by row has a cell per row, so no list of them is built)."""
+    lookup, signs = pd.factorize(column.signs)
+    categories = [str(sign) for sign in signs]
+    if "" not in categories:
+        categories.append("")
+    lookup = np.append(np.asarray(lookup, dtype=np.int32), categories.index(""))
+    return from_codes(lookup[np.where(shown, column.rows, len(column.signs))], categories)
 
 
 def _range_source(outcome: Outcome, analyte: str, shown: npt.NDArray[np.bool_]) -> pd.Categorical:

@@ -239,8 +239,11 @@ def edge_counts(
     A point counts the edges it lies above (on an edge: above it when the edge belongs to the
     upper band); an open interval end counts from just inside its end.
     """
+    points = interval.lo is interval.hi  # one array: no need to compare (NaNs are missing)
     exact = not (
-        interval.lo_open.any() or interval.hi_open.any() or (interval.lo != interval.hi).any()
+        interval.lo_open.any()
+        or interval.hi_open.any()
+        or (not points and (interval.lo != interval.hi).any())
     )
     low = np.zeros(len(interval), dtype=np.int16)
     high = low if exact else np.zeros(len(interval), dtype=np.int16)
