@@ -918,7 +918,7 @@ def _reason_column(
 
 def _flag_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
     flags = outcome.evaluation.flags
-    keys = np.where(ok, bits([o.applies for o in flags], outcome.n), 0)
+    keys = np.where(ok, _packed([(o.holds, o.combination) for o in flags], outcome.n), 0)
     return per_key(
         keys, lambda key: ";".join(o.flag.id for i, o in enumerate(flags) if key >> i & 1)
     )
@@ -926,15 +926,15 @@ def _flag_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
 
 def _flag_marker_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
     pairs = [
-        (o.flag.id, name, holds & o.applies)
+        (o.flag.id, name, holds & o.holds, o.combination)
         for o in outcome.evaluation.flags
-        for name, holds in o.markers
+        for name, holds in o.marker_holds
     ]
-    keys = np.where(ok, bits([holds for _, _, holds in pairs], outcome.n), 0)
+    keys = np.where(ok, _packed([(holds, rows) for _, _, holds, rows in pairs], outcome.n), 0)
 
     def render(key: int) -> str:
         grouped: dict[str, list[str]] = {}
-        for i, (flag, name, _) in enumerate(pairs):
+        for i, (flag, name, _, _) in enumerate(pairs):
             if key >> i & 1:
                 grouped.setdefault(flag, []).append(name)
         return _flag_markers_text(list(grouped.items()))
@@ -962,6 +962,28 @@ def bits(masks: Sequence[npt.NDArray[np.bool_]], n: int) -> npt.NDArray[np.int64
     packed = np.zeros(n, dtype=np.int64)
     for position, mask in enumerate(masks):
         packed |= mask.astype(np.int64) << position
+    return packed
+
+
+def _packed(
+    columns: Sequence[tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp] | None]], n: int
+) -> npt.NDArray[np.int64]:
+    """:func:`bits` for columns given per row (index None) or per combination of band codes
+    with each row's combination: those are packed per combination, then gathered once."""
+    if len(columns) > 62:
+        raise ValueError("more than 62 flags or markers cannot be packed")
+    packed = np.zeros(n, dtype=np.int64)
+    grouped: dict[int, tuple[npt.NDArray[np.intp], list[tuple[int, npt.NDArray[np.bool_]]]]] = {}
+    for position, (mask, rows) in enumerate(columns):
+        if rows is None:
+            packed |= mask.astype(np.int64) << position
+        else:
+            grouped.setdefault(id(rows), (rows, []))[1].append((position, mask))
+    for rows, masks in grouped.values():
+        small = np.zeros(masks[0][1].shape[0], dtype=np.int64)
+        for position, mask in masks:
+            small |= mask.astype(np.int64) << position
+        packed |= small[rows]
     return packed
 
 

@@ -143,6 +143,8 @@ class Decision:
     """Per row: rule index (or NO_RULE), category rank, flag matrix and flag-marker matrix.
 
     ``markers`` has one column per (flag, analyte) pair of ``CompiledTable.markers``, in order.
+    With ``combination``, the two matrices have a row per distinct combination of codes, and
+    ``combination`` is each row's.
     """
 
     rule: IntArray
@@ -150,6 +152,7 @@ class Decision:
     flags: BoolArray
     markers: BoolArray
     possible: IntArray
+    combination: npt.NDArray[np.intp] | None = None
     """Bit ``r`` set where category rank ``r`` is possible (one bit unless results are censored)."""
 
 
@@ -357,7 +360,8 @@ def decide_and_flag(
     *,
     uncertain_rank: int = 0,
 ) -> Decision:
-    """Rules, flags and flag markers per row, computed once per distinct combination of codes.
+    """Rules per row, and flags and flag markers per distinct combination of codes with each
+    row's combination; all computed once per combination.
 
     With ``spans``, a censored result is evaluated in every band it may lie in: the rows of one
     result agree on a rule (that rule), or on a category (CENSORED_AGREE), or else take
@@ -382,9 +386,10 @@ def decide_and_flag(
     return Decision(
         decision.rule[row_to_combination],
         decision.rank[row_to_combination],
-        decision.flags[row_to_combination],
-        decision.markers[row_to_combination],
+        decision.flags,
+        decision.markers,
         decision.possible[row_to_combination],
+        row_to_combination,
     )
 
 
