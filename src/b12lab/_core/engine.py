@@ -7,7 +7,7 @@ edges, rules and flags arrive compiled from a table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,16 +215,7 @@ def band_range(
     interval end counts from just inside its end. The interval has one band when both ends agree,
     else its code is CENSORED and ``low``..``high`` are the bands it may lie in.
     """
-    safe_stratum = np.where(stratum < 0, 0, stratum)
-    uniform = variable.edges.shape[0] == 1 and variable.edges.shape[1] == 1
-    edges = (  # one edge at a time: ten million rows need no stack of edge arrays
-        (
-            variable.edges[0, 0, index] if uniform else variable.edges[safe_stratum, basis, index],
-            variable.edge_to_upper[safe_stratum, index],
-        )
-        for index in range(variable.edges.shape[2])
-    )
-    low, high = edge_counts(interval, edges)
+    low, high = edge_counts(interval, _edges(variable, basis, stratum))
     exact = low is high
     codes = low.copy() if exact else np.where(low == high, low, CENSORED).astype(np.int16)
     codes[stratum < 0] = UNBANDED
@@ -232,8 +223,30 @@ def band_range(
     return codes, low, high
 
 
+def _edges(
+    variable: CompiledVariable, basis: IntArray, stratum: IntArray
+) -> Iterator[tuple[FloatArray | np.float64, BoolArray | np.bool_]]:
+    """Each edge and its closure, one at a time (ten million rows need no stack of edge
+    arrays): scalars where every row shares a stratum and a unit, else per row."""
+    count = variable.edges.shape[2]
+    if variable.edges.shape[0] == 1:  # one stratum: the closures are the same for every row
+        units = variable.edges[0]
+        shared = units.shape[0] == 1 or not basis.size or bool((basis == basis[0]).all())
+        unit = int(basis[0]) if shared and units.shape[0] > 1 and basis.size else 0
+        for index in range(count):
+            edge = units[unit, index] if shared else units[:, index][basis]
+            yield edge, variable.edge_to_upper[0, index]
+        return
+    safe_stratum = np.where(stratum < 0, 0, stratum)
+    for index in range(count):
+        yield (
+            variable.edges[safe_stratum, basis, index],
+            variable.edge_to_upper[safe_stratum, index],
+        )
+
+
 def edge_counts(
-    interval: Interval, edges: Iterable[tuple[FloatArray | np.float64, BoolArray]]
+    interval: Interval, edges: Iterable[tuple[FloatArray | np.float64, BoolArray | np.bool_]]
 ) -> tuple[IntArray, IntArray]:
     """How many edges each interval's lower and upper end lie past (the same array when every
     interval is a point): band indices, for ``(edge, to_upper)`` pairs given per row or as
@@ -261,7 +274,7 @@ def edge_counts(
 def _past(
     values: FloatArray,
     edge: FloatArray | np.float64,
-    to_upper: BoolArray,
+    to_upper: BoolArray | np.bool_,
     open_end: BoolArray | None,
     *,
     above: bool,

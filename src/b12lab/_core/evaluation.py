@@ -366,7 +366,9 @@ def _variable_codes(
         every = np.zeros(len(interval), dtype=np.int16)
         codes, low, high = engine.band_range(variable, interval, basis, every)
         codes = codes[rows]
-        codes[(stratum < 0) & (codes != engine.MISSING)] = engine.UNBANDED
+        outside = stratum < 0
+        if outside.any():
+            codes[outside & (codes != engine.MISSING)] = engine.UNBANDED
         censored = (codes == engine.CENSORED).any()
         return codes, (low[rows] if censored else codes), (high[rows] if censored else codes)
     expanded = engine.Interval(
