@@ -855,12 +855,15 @@ def _marker_columns(
 def _censoring(column: ParsedColumn, shown: npt.NDArray[np.bool_]) -> pd.Categorical:
     """Each shown row's censoring sign ("" elsewhere); the signs are factorized per cell (a
     column read row by row has a cell per row, so no list of them is built)."""
-    lookup, signs = pd.factorize(column.signs)
+    size = len(column.signs)
+    codes, signs = pd.factorize(column.signs)
     categories = [str(sign) for sign in signs]
     if "" not in categories:
         categories.append("")
-    lookup = np.append(np.asarray(lookup, dtype=np.int32), categories.index(""))
-    return from_codes(lookup[np.where(shown, column.rows, len(column.signs))], categories)
+    lookup = np.empty(size + 1, dtype=np.int32)
+    lookup[:size] = codes
+    lookup[size] = categories.index("")
+    return from_codes(lookup[np.where(shown, column.rows, size)], categories)
 
 
 def _range_source(outcome: Outcome, analyte: str, shown: npt.NDArray[np.bool_]) -> pd.Categorical:

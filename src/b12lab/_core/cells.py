@@ -324,14 +324,18 @@ def _merged(
     rows = np.arange(n, dtype=np.intp)
     rows[others] = n + rest.rows
     observed = Observed(get_analyte(analyte).name, interval, codes, tuple(names), rows=rows)
-    blank = np.full(n, "", dtype=object)
+    errors: list[B12LabError | None] = [None] * (n + len(rest.errors))
+    errors[n:] = rest.errors
     return ParsedColumn(
-        observed,
-        np.concatenate([blank, rest.signs]),
-        np.concatenate([blank, rest.notes]),
-        [*([None] * n), *rest.errors],
-        rest.noted,
+        observed, _after_blanks(rest.signs, n), _after_blanks(rest.notes, n), errors, rest.noted
     )
+
+
+def _after_blanks(texts: npt.NDArray[np.object_], n: int) -> npt.NDArray[np.object_]:
+    """``n`` empty texts, then ``texts``."""
+    padded = np.full(n + len(texts), "", dtype=object)
+    padded[n:] = texts
+    return padded
 
 
 @dataclass

@@ -133,15 +133,18 @@ def implausible(policy: Policy, observed: Observed) -> BoolArray:
         return np.zeros(len(given), dtype=np.bool_)
     canonical = observed.canonical()
     # A finite number that overflows on conversion is no concentration, limits or not.
-    outside = (np.isfinite(given.lo) & ~np.isfinite(canonical.lo)) | (
-        np.isfinite(given.hi) & ~np.isfinite(canonical.hi)
-    )
+    points = given.lo is given.hi  # one array for both ends: look once
+    outside = np.isfinite(given.lo) & ~np.isfinite(canonical.lo)
+    if not points:
+        outside |= np.isfinite(given.hi) & ~np.isfinite(canonical.hi)
     if limits is not None:
         to_canonical = conversion_factor(observed.analyte, limits.unit)
         high = np.inf if limits.upper is None else limits.upper * to_canonical
         low = -np.inf if limits.lower is None else limits.lower * to_canonical
         # A censored "<25" states an assay limit, never an implausibly low number.
-        point = (given.lo == given.hi) & ~given.lo_open & ~given.hi_open
+        point = ~given.lo_open & ~given.hi_open
+        if not points:
+            point &= given.lo == given.hi
         with np.errstate(invalid="ignore"):
             outside |= (canonical.lo > high) | ((canonical.hi < low) & point)
     result: BoolArray = given.present & outside

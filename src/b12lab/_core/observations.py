@@ -140,9 +140,10 @@ def comparison_basis(unit: str, published: Sequence[str]) -> int:
 
 def _scaled(interval: Interval, factors: FloatArray | float) -> Interval:
     with np.errstate(invalid="ignore", over="ignore"):  # an overflow is caught as implausible
+        lo = interval.lo * factors
         return Interval(
-            interval.lo * factors,
-            interval.hi * factors,
+            lo,
+            lo if interval.lo is interval.hi else interval.hi * factors,
             interval.lo_open,
             interval.hi_open,
             interval.present,
