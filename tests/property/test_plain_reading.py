@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,8 +16,10 @@ from hypothesis import strategies as st
 import b12lab
 from b12lab._core import cells as cells_module
 from b12lab._core.cells import (
+    _NUMBER,
     ROW_READING_FROM,
     ParsedColumn,
+    _digits_only,
     _paired,
     _pairs,
     distinct_cells,
@@ -194,3 +198,12 @@ def test_a_frame_read_row_by_row_classifies_alike(monkeypatch: pytest.MonkeyPatc
 
 
 UNITS = ["pmol/L", "pg/mL", "ng/L", "nmol/L"]
+
+
+@given(st.lists(st.text(alphabet="0123456789.e+- ", max_size=6), min_size=1, max_size=8))
+def test_digit_texts_are_found_as_the_pattern_finds_them(texts: list[str]) -> None:
+    """The look at the bytes says "all plain" exactly when the number pattern matches all."""
+    array = pa.array(texts, type=pa.string())
+    for text in (array, array.slice(1)):
+        matched = pc.match_substring_regex(text, _NUMBER).to_pylist()
+        assert _digits_only(text) == (len(text) > 0 and all(matched))
