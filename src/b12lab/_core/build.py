@@ -240,31 +240,34 @@ class _Notes:
     texts: list[str]
 
 
-def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
+def _marker_notes(
+    outcome: Outcome, analyte: str, ok: npt.NDArray[np.bool_] | None = None
+) -> _Notes:
     column = outcome.parsed[analyte]
     if column.noted:
         distinct_codes, distinct_texts = pd.factorize(column.notes)
         texts = [str(t) for t in distinct_texts]
-        codes = np.asarray(distinct_codes, dtype=np.intp)[column.rows]
+        if "" not in texts:
+            texts.append("")
+        empty = texts.index("")
+        per_cell = np.where(distinct_codes < 0, empty, distinct_codes).astype(np.intp)
+        codes: npt.NDArray[np.intp] = per_cell[column.rows]
     else:  # no cell states no result: every row starts with no note
-        texts, codes = [""], np.zeros(outcome.n, dtype=np.intp)
-    if "" not in texts:
-        texts.append("")
-    empty = texts.index("")
-    codes = np.where(codes < 0, empty, codes)
+        texts, empty, codes = [""], 0, np.zeros(outcome.n, dtype=np.intp)
     policy = outcome.policy
     present = column.observed.present
     if _banded(policy, analyte):
         band = _band_codes(outcome, analyte)
         texts += [CENSORED_NOTE, _unbanded_note(policy, analyte)]
-        codes = np.where(band == engine.CENSORED, len(texts) - 2, codes)
-        codes = np.where(present & (band == engine.UNBANDED), len(texts) - 1, codes)
+        codes[band == engine.CENSORED] = len(texts) - 2
+        codes[present & (band == engine.UNBANDED)] = len(texts) - 1
     elif not _read_by_laboratory(policy, analyte):
         texts.append(_not_interpreted_note(policy))
-        codes = np.where(present, len(texts) - 1, codes)
+        codes[present] = len(texts) - 1
     if analyte in outcome.ranges:
         codes = _range_note(outcome, analyte, codes, texts)
-    return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
+    codes[~(outcome.errors.ok if ok is None else ok)] = empty
+    return _Notes(codes, texts)
 
 
 def _range_note(
@@ -845,7 +848,7 @@ def _marker_columns(
         new[f"{PREFIX}{analyte}_band"], new[f"{PREFIX}{analyte}_interpretation"] = _bands(
             outcome.policy, analyte, _band_codes(outcome, analyte), ok
         )
-    notes = _marker_notes(outcome, analyte)
+    notes = _marker_notes(outcome, analyte, ok)
     new[f"{PREFIX}{analyte}_note"] = labelled(notes.codes, notes.texts)
     if analyte in outcome.ranges:
         new[f"{PREFIX}{analyte}_range_source"] = _range_source(outcome, analyte, shown & ok)
