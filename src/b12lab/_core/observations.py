@@ -42,9 +42,9 @@ class Observed:
     def __len__(self) -> int:
         return len(self.interval) if self.rows is None else int(self.rows.shape[0])
 
-    @property
+    @functools.cached_property
     def present(self) -> BoolArray:
-        """Per row: is there a usable result."""
+        """Per row: is there a usable result (gathered once)."""
         present = self.interval.present
         return present if self.rows is None else present[self.rows]
 
