@@ -175,6 +175,9 @@ def test_a_long_column_of_distinct_results_is_read_row_by_row() -> None:
     assert len(by_row.observed.interval) > n  # a cell per row, then the others' cells
     assert _rows(by_row, n) == _rows(read_column(distinct, "b12", per_row=False), n)
     assert len(read_column(repeated, "b12").observed.interval) == 51
+    arrow_backed = read_column(distinct.astype("str"), "b12")
+    assert len(arrow_backed.observed.interval) > n
+    assert _rows(arrow_backed, n) == _rows(by_row, n)
 
 
 def test_a_frame_read_row_by_row_classifies_alike(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -224,19 +224,17 @@ def _read_rows(
     exactly the cells :func:`_read_plain` reads as a number and a written unit, read with the
     same cast, so the two readings agree (a test holds this). None when no row can be plain.
     """
-    cells = np.asarray(values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values)
-    if cells.dtype != object:
-        cells = cells.astype(object)
-    try:  # text and missing cells only: no look at each cell's type
-        strings = pa.array(cells, type=pa.string(), from_pandas=True)
+    series = values if isinstance(values, pd.Series) else _object_series(values)
+    try:  # text and missing cells only (arrow-backed text is taken as it is)
+        strings = pa.array(series, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        strings = _strings(cells)
+        strings = _strings(series.to_numpy(dtype=object))
     if strings is None:
         return None
     spellings = _sample_units(strings, analyte, unit)
     if not spellings:
         return None
-    n = len(cells)
+    n = len(series)
     numbers = np.full(n, np.nan)
     unit_codes = np.full(n, -1, dtype=np.int16)
     for code, spelling in enumerate(spellings):
@@ -247,7 +245,7 @@ def _read_rows(
         numbers[kept] = read[finite] + 0.0
         unit_codes[kept] = code
     units = [unit if spelling is None else spelling for spelling in spellings]
-    return _merged(numbers, unit_codes, units, cells, analyte, unit, decimal)
+    return _merged(numbers, unit_codes, units, series, analyte, unit, decimal)
 
 
 def _unread(
@@ -317,18 +315,16 @@ def _merged(
     numbers: npt.NDArray[np.float64],
     unit_codes: npt.NDArray[np.int16],
     units: list[str | None],
-    cells: npt.NDArray[np.object_],
+    series: pd.Series,
     analyte: str,
     unit: str | None,
     decimal: Decimal,
 ) -> ParsedColumn:
     """One column of the rows read one by one (a cell each) and the others' distinct cells."""
-    n = len(cells)
+    n = len(series)
     taken = unit_codes >= 0
     others = np.flatnonzero(~taken)
-    rest = read_column(
-        pd.Series(cells[others], dtype=object), analyte, unit, None, decimal, per_row=False
-    )
+    rest = read_column(series.iloc[others], analyte, unit, None, decimal, per_row=False)
     names = [str(u) for u in units]
     for spelled in rest.observed.units:
         if spelled not in names:
@@ -349,9 +345,10 @@ def _merged(
     observed = Observed(get_analyte(analyte).name, interval, codes, tuple(names), rows=rows)
     errors: list[B12LabError | None] = [None] * (n + len(rest.errors))
     errors[n:] = rest.errors
-    return ParsedColumn(
-        observed, _after_blanks(rest.signs, n), _after_blanks(rest.notes, n), errors, rest.noted
-    )
+    signs = _after_blanks(rest.signs, n)
+    blank = not rest.noted and not any(rest.signs)  # then signs and notes are all empty
+    notes = signs if blank else _after_blanks(rest.notes, n)
+    return ParsedColumn(observed, signs, notes, errors, rest.noted)
 
 
 def _after_blanks(texts: npt.NDArray[np.object_], n: int) -> npt.NDArray[np.object_]:
