@@ -152,8 +152,8 @@ class Decision:
     flags: BoolArray
     markers: BoolArray
     possible: IntArray
-    combination: npt.NDArray[np.intp] | None = None
     """Bit ``r`` set where category rank ``r`` is possible (one bit unless results are censored)."""
+    combination: npt.NDArray[np.intp] | None = None
 
 
 def comparison_values(values: FloatArray, factors: FloatArray | float, decimals: int) -> FloatArray:
@@ -165,10 +165,10 @@ def comparison_values(values: FloatArray, factors: FloatArray | float, decimals:
     """
     with np.errstate(invalid="ignore", over="ignore"):
         converted = values * factors
-        finite = np.isfinite(converted)
-        rounded = np.round(np.where(finite, converted, 0.0), decimals + GUARD_DECIMALS)
-    # Rounding scales by 10**digits: a value near the float limit would overflow; keep it as is.
-    return np.where(finite & np.isfinite(rounded), rounded, converted)
+        rounded = np.round(converted, decimals + GUARD_DECIMALS)
+    # Rounding scales by 10**digits: a value near the float limit would overflow; keep it as is
+    # (NaN and infinities round to themselves, so they are kept as they are too).
+    return np.where(np.isfinite(rounded), rounded, converted)
 
 
 def stratum_index(variable: CompiledVariable, context: Context) -> IntArray:

@@ -106,10 +106,10 @@ class RowErrors:
     ) -> None:
         """Rows without an error yet take the error of their cell, ``errors[cells]``, where it
         has one (errors are rare: only the rows of such cells are looked at twice)."""
+        if errors.count(None) == len(errors):
+            return
         own = _codes(errors)
         has = own >= 0
-        if not has.any():
-            return
         rows = np.flatnonzero(has[cells])
         self._add_at(rows, own[cells[rows]], errors, own)
 
