@@ -832,7 +832,8 @@ def _marker_columns(
 ) -> dict[str, object]:
     observed = column.observed
     canonical = observed.canonical()
-    value = np.where(np.isinf(canonical.hi), canonical.lo, canonical.hi)
+    points = canonical.lo is canonical.hi
+    value = canonical.lo if points else np.where(np.isinf(canonical.hi), canonical.lo, canonical.hi)
     value = np.where(canonical.present, value, np.nan)
     shown = observed.present
     misplaced = outcome.errors.from_reader

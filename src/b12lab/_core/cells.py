@@ -241,6 +241,10 @@ def _read_rows(
         rows, text = _unread(strings, unit_codes == -1, spelling)
         read = _plain_numbers(text, decimal)
         finite = np.isfinite(read)
+        if len(rows) == n and finite.all():  # every row a plain number in this unit
+            numbers = read + 0.0
+            unit_codes[:] = code
+            break
         kept = rows[finite]
         numbers[kept] = read[finite] + 0.0
         unit_codes[kept] = code
