@@ -859,6 +859,8 @@ def _marker_columns(
 def _censoring(column: ParsedColumn, shown: npt.NDArray[np.bool_]) -> pd.Categorical:
     """Each shown row's censoring sign ("" elsewhere); the signs are factorized per cell (a
     column read row by row has a cell per row, so no list of them is built)."""
+    if not column.signed:  # every row's sign is ""
+        return from_codes(np.zeros(len(shown), dtype=np.int32), [""])
     size = len(column.signs)
     codes, signs = pd.factorize(column.signs)
     categories = [str(sign) for sign in signs]

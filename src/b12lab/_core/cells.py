@@ -100,6 +100,8 @@ class ParsedColumn:
     errors: list[B12LabError | None]
     noted: bool = True
     """False when no cell states no result: the notes need no look."""
+    signed: bool = True
+    """False when no cell carries a censoring sign: the signs need no look."""
 
     @property
     def rows(self) -> npt.NDArray[np.intp]:
@@ -352,7 +354,7 @@ def _merged(
     signs = _after_blanks(rest.signs, n)
     blank = not rest.noted and not any(rest.signs)  # then signs and notes are all empty
     notes = signs if blank else _after_blanks(rest.notes, n)
-    return ParsedColumn(observed, signs, notes, errors, rest.noted)
+    return ParsedColumn(observed, signs, notes, errors, rest.noted, rest.signed)
 
 
 def _after_blanks(texts: npt.NDArray[np.object_], n: int) -> npt.NDArray[np.object_]:
@@ -409,7 +411,7 @@ class _Table:
         codes = np.maximum(np.asarray(unit_codes), 0).astype(np.int16)
         units = tuple(str(u) for u in unit_names)
         observed = Observed(analyte, interval, codes, units, rows=rows)
-        return ParsedColumn(observed, signs, self.notes, self.errors, self.noted)
+        return ParsedColumn(observed, signs, self.notes, self.errors, self.noted, not points)
 
 
 PLAIN_RESULT = (

@@ -255,4 +255,4 @@ def _without_implausible(column: ParsedColumn, policy: Policy) -> ParsedColumn:
     cells = observed.interval
     kept = Interval(cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~outside)
     trimmed = Observed(observed.analyte, kept, observed.unit_codes, observed.units, observed.rows)
-    return ParsedColumn(trimmed, column.signs, column.notes, errors, column.noted)
+    return ParsedColumn(trimmed, column.signs, column.notes, errors, column.noted, column.signed)
