@@ -7,10 +7,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b12lab._core.cells import ParsedColumn, _paired, _pairs, distinct_cells, read_column
+import b12lab
+from b12lab._core import cells as cells_module
+from b12lab._core.cells import (
+    _NUMBER,
+    ROW_READING_FROM,
+    ParsedColumn,
+    _digits_only,
+    _paired,
+    _pairs,
+    distinct_cells,
+    read_column,
+)
 from tests.strategies import CONCENTRATION_UNITS, cells, result_texts, unit_texts, values
 
 ANALYTES = ("b12", "holotc", "mma", "hcy", "folate", "creatinine", "egfr")
@@ -131,3 +145,68 @@ def test_one_unit_column_pairs_as_the_general_pairing(
     assert short[0].tolist() == full[0].tolist()
     assert list(short[1]) == list(full[1])
     assert list(short[2]) == list(full[2])
+
+
+@given(
+    analyte=st.sampled_from(ANALYTES),
+    data=st.data(),
+    decimal=st.sampled_from([".", ","]),
+    unit=st.none() | st.sampled_from(CONCENTRATION_UNITS),
+)
+def test_rows_read_one_by_one_read_alike(
+    analyte: str, data: st.DataObject, decimal: str, unit: str | None
+) -> None:
+    """A column read row by row (nearly all distinct cells) reads as its distinct cells do."""
+    texts = data.draw(st.lists(SIMPLE_CELLS | result_texts(analyte) | st.none(), max_size=12))
+    series = pd.Series(texts, dtype=object)
+    by_row = read_column(series, analyte, unit, decimal=decimal, per_row=True)
+    by_cell = read_column(series, analyte, unit, decimal=decimal, fast=False)
+    assert _rows(by_row, len(texts)) == _rows(by_cell, len(texts))
+
+
+def test_a_long_column_of_distinct_results_is_read_row_by_row() -> None:
+    """The sample decides: distinct plain results get a cell per row, repeated ones share."""
+    n = ROW_READING_FROM
+    distinct = pd.Series([f"{100 + i / 1000:.3f} pmol/L" for i in range(n)], dtype=object)
+    distinct[7] = "<150 pmol/L"
+    distinct[9] = None
+    repeated = pd.Series([f"{100 + i % 50} pmol/L" for i in range(n)], dtype=object)
+    by_row = read_column(distinct, "b12")
+    assert len(by_row.observed.interval) > n  # a cell per row, then the others' cells
+    assert _rows(by_row, n) == _rows(read_column(distinct, "b12", per_row=False), n)
+    assert len(read_column(repeated, "b12").observed.interval) == 51
+    arrow_backed = read_column(distinct.astype("str"), "b12")
+    assert len(arrow_backed.observed.interval) > n
+    assert _rows(arrow_backed, n) == _rows(by_row, n)
+
+
+def test_a_frame_read_row_by_row_classifies_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole output, words included, is the same whichever way the column was read."""
+    rng = np.random.default_rng(3)
+    units = rng.choice(UNITS, 400)
+    b12 = [f"{v:.2f} {u}" for v, u in zip(rng.uniform(50, 900, 400), units, strict=True)]
+    b12[::34] = ["<148 pmol/L", "hemolysed", "", "see comment", "200", "180.5 pmol/L"] * 2
+    frame = pd.DataFrame(
+        {
+            "b12": b12,
+            "mma": [f"{v:.3f} umol/L" for v in rng.uniform(0.1, 0.9, 400)],
+            "age": rng.integers(18, 90, 400),
+        }
+    )
+    monkeypatch.setattr(cells_module, "ROW_READING_FROM", 1)
+    by_row = b12lab.classify_frame(frame, explain=True)
+    monkeypatch.setattr(cells_module, "ROW_READING_FROM", 1 << 40)
+    by_cell = b12lab.classify_frame(frame, explain=True)
+    pd.testing.assert_frame_equal(by_row.astype(object), by_cell.astype(object))
+
+
+UNITS = ["pmol/L", "pg/mL", "ng/L", "nmol/L"]
+
+
+@given(st.lists(st.text(alphabet="0123456789.e+- ", max_size=6), min_size=1, max_size=8))
+def test_digit_texts_are_found_as_the_pattern_finds_them(texts: list[str]) -> None:
+    """The look at the bytes says "all plain" exactly when the number pattern matches all."""
+    array = pa.array(texts, type=pa.string())
+    for text in (array, array.slice(1)):
+        matched = pc.match_substring_regex(text, _NUMBER).to_pylist()
+        assert _digits_only(text) == (len(text) > 0 and all(matched))

@@ -240,31 +240,34 @@ class _Notes:
     texts: list[str]
 
 
-def _marker_notes(outcome: Outcome, analyte: str) -> _Notes:
+def _marker_notes(
+    outcome: Outcome, analyte: str, ok: npt.NDArray[np.bool_] | None = None
+) -> _Notes:
     column = outcome.parsed[analyte]
     if column.noted:
         distinct_codes, distinct_texts = pd.factorize(column.notes)
         texts = [str(t) for t in distinct_texts]
-        codes = np.asarray(distinct_codes, dtype=np.intp)[column.rows]
+        if "" not in texts:
+            texts.append("")
+        empty = texts.index("")
+        per_cell = np.where(distinct_codes < 0, empty, distinct_codes).astype(np.intp)
+        codes: npt.NDArray[np.intp] = per_cell[column.rows]
     else:  # no cell states no result: every row starts with no note
-        texts, codes = [""], np.zeros(outcome.n, dtype=np.intp)
-    if "" not in texts:
-        texts.append("")
-    empty = texts.index("")
-    codes = np.where(codes < 0, empty, codes)
+        texts, empty, codes = [""], 0, np.zeros(outcome.n, dtype=np.intp)
     policy = outcome.policy
     present = column.observed.present
     if _banded(policy, analyte):
         band = _band_codes(outcome, analyte)
         texts += [CENSORED_NOTE, _unbanded_note(policy, analyte)]
-        codes = np.where(band == engine.CENSORED, len(texts) - 2, codes)
-        codes = np.where(present & (band == engine.UNBANDED), len(texts) - 1, codes)
+        codes[band == engine.CENSORED] = len(texts) - 2
+        codes[present & (band == engine.UNBANDED)] = len(texts) - 1
     elif not _read_by_laboratory(policy, analyte):
         texts.append(_not_interpreted_note(policy))
-        codes = np.where(present, len(texts) - 1, codes)
+        codes[present] = len(texts) - 1
     if analyte in outcome.ranges:
         codes = _range_note(outcome, analyte, codes, texts)
-    return _Notes(np.where(outcome.errors.ok, codes, empty), texts)
+    codes[~(outcome.errors.ok if ok is None else ok)] = empty
+    return _Notes(codes, texts)
 
 
 def _range_note(
@@ -829,7 +832,8 @@ def _marker_columns(
 ) -> dict[str, object]:
     observed = column.observed
     canonical = observed.canonical()
-    value = np.where(np.isinf(canonical.hi), canonical.lo, canonical.hi)
+    points = canonical.lo is canonical.hi
+    value = canonical.lo if points else np.where(np.isinf(canonical.hi), canonical.lo, canonical.hi)
     value = np.where(canonical.present, value, np.nan)
     shown = observed.present
     misplaced = outcome.errors.from_reader
@@ -840,18 +844,32 @@ def _marker_columns(
     }
     if analyte == "egfr" and outcome.derivation is not None:
         new[f"{PREFIX}egfr_derived"] = outcome.derivation.derived & shown
-    new[f"{PREFIX}{analyte}_censoring"] = labelled(
-        np.where(shown, column.rows, len(column.signs)), [*column.signs, ""]
-    )
+    new[f"{PREFIX}{analyte}_censoring"] = _censoring(column, shown)
     if _banded(outcome.policy, analyte):
         new[f"{PREFIX}{analyte}_band"], new[f"{PREFIX}{analyte}_interpretation"] = _bands(
             outcome.policy, analyte, _band_codes(outcome, analyte), ok
         )
-    notes = _marker_notes(outcome, analyte)
+    notes = _marker_notes(outcome, analyte, ok)
     new[f"{PREFIX}{analyte}_note"] = labelled(notes.codes, notes.texts)
     if analyte in outcome.ranges:
         new[f"{PREFIX}{analyte}_range_source"] = _range_source(outcome, analyte, shown & ok)
     return new
+
+
+def _censoring(column: ParsedColumn, shown: npt.NDArray[np.bool_]) -> pd.Categorical:
+    """Each shown row's censoring sign ("" elsewhere); the signs are factorized per cell (a
+    column read row by row has a cell per row, so no list of them is built)."""
+    if not column.signed:  # every row's sign is ""
+        return from_codes(np.zeros(len(shown), dtype=np.int32), [""])
+    size = len(column.signs)
+    codes, signs = pd.factorize(column.signs)
+    categories = [str(sign) for sign in signs]
+    if "" not in categories:
+        categories.append("")
+    lookup = np.empty(size + 1, dtype=np.int32)
+    lookup[:size] = codes
+    lookup[size] = categories.index("")
+    return from_codes(lookup[np.where(shown, column.rows, size)], categories)
 
 
 def _range_source(outcome: Outcome, analyte: str, shown: npt.NDArray[np.bool_]) -> pd.Categorical:
@@ -909,7 +927,7 @@ def _reason_column(
 
 def _flag_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
     flags = outcome.evaluation.flags
-    keys = np.where(ok, bits([o.applies for o in flags], outcome.n), 0)
+    keys = np.where(ok, _packed([(o.holds, o.combination) for o in flags], outcome.n), 0)
     return per_key(
         keys, lambda key: ";".join(o.flag.id for i, o in enumerate(flags) if key >> i & 1)
     )
@@ -917,15 +935,15 @@ def _flag_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
 
 def _flag_marker_column(outcome: Outcome, ok: npt.NDArray[np.bool_]) -> pd.Categorical:
     pairs = [
-        (o.flag.id, name, holds & o.applies)
+        (o.flag.id, name, holds & o.holds, o.combination)
         for o in outcome.evaluation.flags
-        for name, holds in o.markers
+        for name, holds in o.marker_holds
     ]
-    keys = np.where(ok, bits([holds for _, _, holds in pairs], outcome.n), 0)
+    keys = np.where(ok, _packed([(holds, rows) for _, _, holds, rows in pairs], outcome.n), 0)
 
     def render(key: int) -> str:
         grouped: dict[str, list[str]] = {}
-        for i, (flag, name, _) in enumerate(pairs):
+        for i, (flag, name, _, _) in enumerate(pairs):
             if key >> i & 1:
                 grouped.setdefault(flag, []).append(name)
         return _flag_markers_text(list(grouped.items()))
@@ -953,6 +971,28 @@ def bits(masks: Sequence[npt.NDArray[np.bool_]], n: int) -> npt.NDArray[np.int64
     packed = np.zeros(n, dtype=np.int64)
     for position, mask in enumerate(masks):
         packed |= mask.astype(np.int64) << position
+    return packed
+
+
+def _packed(
+    columns: Sequence[tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp] | None]], n: int
+) -> npt.NDArray[np.int64]:
+    """:func:`bits` for columns given per row (index None) or per combination of band codes
+    with each row's combination: those are packed per combination, then gathered once."""
+    if len(columns) > 62:
+        raise ValueError("more than 62 flags or markers cannot be packed")
+    packed = np.zeros(n, dtype=np.int64)
+    grouped: dict[int, tuple[npt.NDArray[np.intp], list[tuple[int, npt.NDArray[np.bool_]]]]] = {}
+    for position, (mask, rows) in enumerate(columns):
+        if rows is None:
+            packed |= mask.astype(np.int64) << position
+        else:
+            grouped.setdefault(id(rows), (rows, []))[1].append((position, mask))
+    for rows, masks in grouped.values():
+        small = np.zeros(masks[0][1].shape[0], dtype=np.int64)
+        for position, mask in masks:
+            small |= mask.astype(np.int64) << position
+        packed |= small[rows]
     return packed
 
 

@@ -100,6 +100,8 @@ class ParsedColumn:
     errors: list[B12LabError | None]
     noted: bool = True
     """False when no cell states no result: the notes need no look."""
+    signed: bool = True
+    """False when no cell carries a censoring sign: the signs need no look."""
 
     @property
     def rows(self) -> npt.NDArray[np.intp]:
@@ -151,6 +153,7 @@ def read_column(
     decimal: Decimal = ".",
     *,
     fast: bool | None = None,
+    per_row: bool | None = None,
 ) -> ParsedColumn:
     """Read each distinct cell (or distinct value and unit pair) once; rows index the answers.
 
@@ -160,7 +163,16 @@ def read_column(
     a shortcut, not a second parser; ``fast=False`` reads every cell with :func:`read_cell`,
     ``fast=None`` takes the shortcut from :data:`ARRAY_READING_FROM` distinct cells on (below
     that, setting up the arrays costs more than it saves).
+
+    A text column whose cells are nearly all distinct gains nothing from finding its distinct
+    cells: its plain results are read row by row (:func:`_read_rows`; ``per_row`` forces or
+    forbids it, ``None`` decides from a sample), the rest as above.
     """
+    may = fast is not False and unit_values is None and decimal != "auto"
+    if may and (per_row or (per_row is None and _mostly_distinct(values))):
+        read = _read_rows(values, analyte, unit, decimal)
+        if read is not None:
+            return read
     keys, cells = distinct_cells(values)
     units: npt.NDArray[np.object_] | None = None
     if unit_values is not None:
@@ -183,6 +195,173 @@ def read_column(
 
 ARRAY_READING_FROM = 32
 """Distinct cells from which plain cells are read with array operations."""
+
+ROW_READING_FROM = 1 << 16
+"""Rows from which a text column is sampled to decide whether to read it row by row."""
+_SAMPLE = 1 << 14
+_DISTINCT_SHARE = 0.9
+"""The share of distinct cells in the sample above which the column is read row by row: at
+100,000 distinct values in a million rows a sample is about 92 % distinct, at 10,000 about 50 %."""
+_NUMBER = r"^[0-9]+(?:\.[0-9]+)?$"
+
+
+def _mostly_distinct(values: pd.Series | Sequence[object]) -> bool:
+    """Whether a strided sample of a long text column is nearly all distinct cells."""
+    if not isinstance(values, pd.Series) or len(values) < ROW_READING_FROM:
+        return False
+    if values.dtype.kind in "fiub" or isinstance(values.dtype, pd.CategoricalDtype):
+        return False  # numbers hash quickly; categories are distinct cells already
+    sample = values.iloc[:: max(1, len(values) // _SAMPLE)]
+    present = int(sample.notna().sum())
+    return present > 0 and len(pd.unique(sample.dropna())) >= _DISTINCT_SHARE * present
+
+
+def _read_rows(
+    values: pd.Series | Sequence[object], analyte: str, unit: str | None, decimal: Decimal
+) -> ParsedColumn | None:
+    """Read the column's plain rows one by one, and the others over their distinct cells.
+
+    A row is plain when it is digits with an optional decimal point, either alone (read in the
+    column's unit) or followed by one space and a unit spelling seen in a sample of the column:
+    exactly the cells :func:`_read_plain` reads as a number and a written unit, read with the
+    same cast, so the two readings agree (a test holds this). None when no row can be plain.
+    """
+    series = values if isinstance(values, pd.Series) else _object_series(values)
+    try:  # text and missing cells only (arrow-backed text is taken as it is)
+        strings = pa.array(series, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        strings = _strings(series.to_numpy(dtype=object))
+    if strings is None:
+        return None
+    spellings = _sample_units(strings, analyte, unit)
+    if not spellings:
+        return None
+    n = len(series)
+    numbers = np.full(n, np.nan)
+    unit_codes = np.full(n, -1, dtype=np.int16)
+    for code, spelling in enumerate(spellings):
+        rows, text = _unread(strings, unit_codes == -1, spelling)
+        read = _plain_numbers(text, decimal)
+        finite = np.isfinite(read)
+        if len(rows) == n and finite.all():  # every row a plain number in this unit
+            numbers = read + 0.0
+            unit_codes[:] = code
+            break
+        kept = rows[finite]
+        numbers[kept] = read[finite] + 0.0
+        unit_codes[kept] = code
+    units = [unit if spelling is None else spelling for spelling in spellings]
+    return _merged(numbers, unit_codes, units, series, analyte, unit, decimal)
+
+
+def _unread(
+    strings: pa.Array, free: npt.NDArray[np.bool_], spelling: str | None
+) -> tuple[npt.NDArray[np.intp], pa.Array]:
+    """The rows not read yet that end in `` spelling`` (all of them for None, a bare number),
+    and their text without it."""
+    suffix = "" if spelling is None else f" {spelling}"
+    if suffix:
+        free = free & np.asarray(pc.ends_with(strings, suffix).fill_null(False), dtype=bool)
+    rows = np.flatnonzero(free)
+    text = strings if len(rows) == len(strings) else strings.take(pa.array(rows))
+    return rows, pc.utf8_slice_codeunits(text, 0, -len(suffix)) if suffix else text
+
+
+def _sample_units(strings: pa.Array, analyte: str, unit: str | None) -> list[str | None]:
+    """The unit spellings of the plain cells in a sample that convert for the analyte (None for
+    the column's own unit, taken by bare numbers)."""
+    sample = strings.take(pa.array(np.arange(0, len(strings), max(1, len(strings) // _SAMPLE))))
+    parts = _plain_parts(sample)
+    written = pc.filter(parts.written, pa.array(parts.valid))
+    seen = [str(u) for u in pc.unique(written).to_pylist() if u]
+    convertible = _convertible(np.array(seen, dtype=object), analyte)
+    spellings: list[str | None] = [u for u, ok in zip(seen, convertible, strict=True) if ok]
+    if unit and _convertible(np.array([unit], dtype=object), analyte)[0]:
+        spellings.append(None)
+    return spellings
+
+
+def _plain_numbers(text: pa.Array, decimal: Decimal) -> npt.NDArray[np.float64]:
+    """Each text as a number where it is plain digits (NaN elsewhere), as :func:`_read_plain`
+    reads the number of a plain cell."""
+    if _digits_only(text):
+        plain = np.ones(len(text), dtype=bool)
+    else:
+        plain = np.asarray(pc.match_substring_regex(text, _NUMBER).fill_null(False), dtype=bool)
+    plain &= ~_ambiguous(text, decimal)
+    if plain.all():
+        return np.asarray(pc.cast(text, pa.float64()), dtype=np.float64)
+    numbers = np.asarray(
+        pc.cast(pc.if_else(pa.array(plain), text, "nan"), pa.float64()), dtype=np.float64
+    )
+    return np.where(plain, numbers, np.nan)
+
+
+def _digits_only(text: pa.Array) -> bool:
+    """Whether every text matches ``_NUMBER`` (digits, at most one point between digits),
+    looked for in the array's bytes: quicker than the pattern when, as usual, all do."""
+    if not len(text) or text.null_count or text.type != pa.string():
+        return False
+    _, offsets_buffer, data_buffer = text.buffers()
+    if data_buffer is None:
+        return False
+    first = text.offset
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[first : first + len(text) + 1]
+    if (np.diff(offsets) <= 0).any():  # an empty text
+        return False
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if ((data < ord(".")) | (data > ord("9")) | (data == ord("/"))).any():
+        return False
+    points = pc.count_substring(text, ".")
+    edge = pc.or_(pc.starts_with(text, "."), pc.ends_with(text, "."))
+    return bool(pc.max(points).as_py() <= 1 and not pc.any(edge).as_py())
+
+
+def _merged(
+    numbers: npt.NDArray[np.float64],
+    unit_codes: npt.NDArray[np.int16],
+    units: list[str | None],
+    series: pd.Series,
+    analyte: str,
+    unit: str | None,
+    decimal: Decimal,
+) -> ParsedColumn:
+    """One column of the rows read one by one (a cell each) and the others' distinct cells."""
+    n = len(series)
+    taken = unit_codes >= 0
+    others = np.flatnonzero(~taken)
+    rest = read_column(series.iloc[others], analyte, unit, None, decimal, per_row=False)
+    names = [str(u) for u in units]
+    for spelled in rest.observed.units:
+        if spelled not in names:
+            names.append(spelled)
+    remap = np.array([names.index(u) for u in rest.observed.units] or [0], dtype=np.int16)
+    given = rest.observed.interval
+    lo = np.concatenate([numbers, given.lo])
+    interval = Interval(
+        lo=lo,
+        hi=lo if given.lo is given.hi else np.concatenate([numbers, given.hi]),
+        lo_open=np.concatenate([np.zeros(n, dtype=bool), given.lo_open]),
+        hi_open=np.concatenate([np.zeros(n, dtype=bool), given.hi_open]),
+        present=np.concatenate([taken, given.present]),
+    )
+    codes = np.concatenate([np.maximum(unit_codes, 0), remap[rest.observed.unit_codes]])
+    rows = np.arange(n, dtype=np.intp)
+    rows[others] = n + rest.rows
+    observed = Observed(get_analyte(analyte).name, interval, codes, tuple(names), rows=rows)
+    errors: list[B12LabError | None] = [None] * (n + len(rest.errors))
+    errors[n:] = rest.errors
+    signs = _after_blanks(rest.signs, n)
+    blank = not rest.noted and not any(rest.signs)  # then signs and notes are all empty
+    notes = signs if blank else _after_blanks(rest.notes, n)
+    return ParsedColumn(observed, signs, notes, errors, rest.noted, rest.signed)
+
+
+def _after_blanks(texts: npt.NDArray[np.object_], n: int) -> npt.NDArray[np.object_]:
+    """``n`` empty texts, then ``texts``."""
+    padded = np.full(n + len(texts), "", dtype=object)
+    padded[n:] = texts
+    return padded
 
 
 @dataclass
@@ -221,9 +400,10 @@ class _Table:
         signs = self.signs
         below = (signs == Censoring.BELOW.value) | (signs == Censoring.AT_OR_BELOW.value)
         above = (signs == Censoring.ABOVE.value) | (signs == Censoring.AT_OR_ABOVE.value)
+        points = not (below.any() or above.any())  # one array for both ends: read once
         interval = Interval(
-            lo=np.where(below, 0.0, self.values),
-            hi=np.where(above, np.inf, self.values),
+            lo=self.values if points else np.where(below, 0.0, self.values),
+            hi=self.values if points else np.where(above, np.inf, self.values),
             lo_open=np.asarray(signs == Censoring.ABOVE.value, dtype=bool),
             hi_open=np.asarray(signs == Censoring.BELOW.value, dtype=bool),
             present=present,
@@ -231,7 +411,7 @@ class _Table:
         codes = np.maximum(np.asarray(unit_codes), 0).astype(np.int16)
         units = tuple(str(u) for u in unit_names)
         observed = Observed(analyte, interval, codes, units, rows=rows)
-        return ParsedColumn(observed, signs, self.notes, self.errors, self.noted)
+        return ParsedColumn(observed, signs, self.notes, self.errors, self.noted, not points)
 
 
 PLAIN_RESULT = (

@@ -240,18 +240,19 @@ def read_context(columns: Mapping[str, Cells | None], n: int, *, risk: RiskList)
     errors: list[B12LabError | None] = [None]
     codes = np.zeros(n, dtype=np.intp)
     notes: npt.NDArray[np.object_] | None = None
-    read: dict[str, npt.NDArray[np.float64]] = {}
+    read: dict[str, npt.NDArray[np.float64] | np.float64] = {}
     scorers: dict[str, Scorer] = {
         name: functools.partial(_coded, reader) for name, reader in _CODED_FIELDS.items()
     }
     scorers["medicines"] = functools.partial(_risk_code, risk)
     for name, scorer in scorers.items():
         values = columns.get(name)
-        if values is None:
-            read[name] = np.full(n, scorer(None)[0], dtype=np.float64)
+        if values is None:  # one value for every row: spread when the context is built
+            read[name] = np.float64(scorer(None)[0])
             continue
         distinct = _read_distinct(values, scorer, errors)
-        codes = np.where(codes == 0, distinct.error_codes, codes)
+        if distinct.error_codes is not None:
+            codes = np.where(codes == 0, distinct.error_codes, codes)
         notes = _joined(notes, distinct.notes)
         read[name] = distinct.values
     conflict = _conflicts(read["sex"], read["pregnant"])
@@ -264,20 +265,33 @@ def read_context(columns: Mapping[str, Cells | None], n: int, *, risk: RiskList)
         )
         codes = np.where((codes == 0) & conflict, len(errors) - 1, codes)
     context = Context(
-        sex=read["sex"].astype(np.int16),
-        pregnant=read["pregnant"].astype(np.int16),
-        nitrous_oxide=read["nitrous_oxide"].astype(np.int16),
-        b12_replacement=read["b12_replacement"].astype(np.int16),
-        risk_medicine=read["medicines"].astype(np.int16),
-        age=read["age"],
+        sex=_spread(read["sex"], n, np.int16),
+        pregnant=_spread(read["pregnant"], n, np.int16),
+        nitrous_oxide=_spread(read["nitrous_oxide"], n, np.int16),
+        b12_replacement=_spread(read["b12_replacement"], n, np.int16),
+        risk_medicine=_spread(read["medicines"], n, np.int16),
+        age=_spread(read["age"], n, np.float64),
     )
     return ContextColumns(context, codes, errors, notes)
+
+
+def _spread(
+    values: npt.NDArray[np.float64] | np.float64, n: int, dtype: type[_Number]
+) -> npt.NDArray[_Number]:
+    """Per-row values in ``dtype``; one value for every row is filled in."""
+    if isinstance(values, np.ndarray):
+        return values.astype(dtype, copy=False)
+    return np.full(n, values, dtype=dtype)
+
+
+_Number = TypeVar("_Number", np.int16, np.float64)
 
 
 @dataclass(frozen=True)
 class _Distinct:
     values: npt.NDArray[np.float64]
-    error_codes: npt.NDArray[np.intp]
+    error_codes: npt.NDArray[np.intp] | None
+    """None: no row has an error."""
     notes: npt.NDArray[np.object_] | None
 
 
@@ -298,13 +312,13 @@ def _read_distinct(
             codes[position] = len(errors) - 1
     rows = np.where(keys < 0, len(cells), keys)
     spread = notes[rows] if any(notes) else None  # notes are rare: skip the gather without them
-    return _Distinct(read_values[rows], codes[rows], spread)
+    return _Distinct(read_values[rows], codes[rows] if codes.any() else None, spread)
 
 
 def _conflicts(
-    sex: npt.NDArray[np.float64], pregnant: npt.NDArray[np.float64]
+    sex: npt.NDArray[np.float64] | np.float64, pregnant: npt.NDArray[np.float64] | np.float64
 ) -> npt.NDArray[np.bool_]:
-    conflict: npt.NDArray[np.bool_] = (sex == _MALE) & (pregnant == _TRUE)
+    conflict: npt.NDArray[np.bool_] = np.asarray((sex == _MALE) & (pregnant == _TRUE))
     return conflict
 
 

@@ -7,7 +7,7 @@ edges, rules and flags arrive compiled from a table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +143,8 @@ class Decision:
     """Per row: rule index (or NO_RULE), category rank, flag matrix and flag-marker matrix.
 
     ``markers`` has one column per (flag, analyte) pair of ``CompiledTable.markers``, in order.
+    With ``combination``, the two matrices have a row per distinct combination of codes, and
+    ``combination`` is each row's.
     """
 
     rule: IntArray
@@ -151,6 +153,7 @@ class Decision:
     markers: BoolArray
     possible: IntArray
     """Bit ``r`` set where category rank ``r`` is possible (one bit unless results are censored)."""
+    combination: npt.NDArray[np.intp] | None = None
 
 
 def comparison_values(values: FloatArray, factors: FloatArray | float, decimals: int) -> FloatArray:
@@ -162,10 +165,10 @@ def comparison_values(values: FloatArray, factors: FloatArray | float, decimals:
     """
     with np.errstate(invalid="ignore", over="ignore"):
         converted = values * factors
-        finite = np.isfinite(converted)
-        rounded = np.round(np.where(finite, converted, 0.0), decimals + GUARD_DECIMALS)
-    # Rounding scales by 10**digits: a value near the float limit would overflow; keep it as is.
-    return np.where(finite & np.isfinite(rounded), rounded, converted)
+        rounded = np.round(converted, decimals + GUARD_DECIMALS)
+    # Rounding scales by 10**digits: a value near the float limit would overflow; keep it as is
+    # (NaN and infinities round to themselves, so they are kept as they are too).
+    return np.where(np.isfinite(rounded), rounded, converted)
 
 
 def stratum_index(variable: CompiledVariable, context: Context) -> IntArray:
@@ -212,16 +215,7 @@ def band_range(
     interval end counts from just inside its end. The interval has one band when both ends agree,
     else its code is CENSORED and ``low``..``high`` are the bands it may lie in.
     """
-    safe_stratum = np.where(stratum < 0, 0, stratum)
-    uniform = variable.edges.shape[0] == 1 and variable.edges.shape[1] == 1
-    edges = (  # one edge at a time: ten million rows need no stack of edge arrays
-        (
-            variable.edges[0, 0, index] if uniform else variable.edges[safe_stratum, basis, index],
-            variable.edge_to_upper[safe_stratum, index],
-        )
-        for index in range(variable.edges.shape[2])
-    )
-    low, high = edge_counts(interval, edges)
+    low, high = edge_counts(interval, _edges(variable, basis, stratum))
     exact = low is high
     codes = low.copy() if exact else np.where(low == high, low, CENSORED).astype(np.int16)
     codes[stratum < 0] = UNBANDED
@@ -229,8 +223,30 @@ def band_range(
     return codes, low, high
 
 
+def _edges(
+    variable: CompiledVariable, basis: IntArray, stratum: IntArray
+) -> Iterator[tuple[FloatArray | np.float64, BoolArray | np.bool_]]:
+    """Each edge and its closure, one at a time (ten million rows need no stack of edge
+    arrays): scalars where every row shares a stratum and a unit, else per row."""
+    count = variable.edges.shape[2]
+    if variable.edges.shape[0] == 1:  # one stratum: the closures are the same for every row
+        units = variable.edges[0]
+        shared = units.shape[0] == 1 or not basis.size or bool((basis == basis[0]).all())
+        unit = int(basis[0]) if shared and units.shape[0] > 1 and basis.size else 0
+        for index in range(count):
+            edge = units[unit, index] if shared else units[:, index][basis]
+            yield edge, variable.edge_to_upper[0, index]
+        return
+    safe_stratum = np.where(stratum < 0, 0, stratum)
+    for index in range(count):
+        yield (
+            variable.edges[safe_stratum, basis, index],
+            variable.edge_to_upper[safe_stratum, index],
+        )
+
+
 def edge_counts(
-    interval: Interval, edges: Iterable[tuple[FloatArray | np.float64, BoolArray]]
+    interval: Interval, edges: Iterable[tuple[FloatArray | np.float64, BoolArray | np.bool_]]
 ) -> tuple[IntArray, IntArray]:
     """How many edges each interval's lower and upper end lie past (the same array when every
     interval is a point): band indices, for ``(edge, to_upper)`` pairs given per row or as
@@ -239,8 +255,11 @@ def edge_counts(
     A point counts the edges it lies above (on an edge: above it when the edge belongs to the
     upper band); an open interval end counts from just inside its end.
     """
+    points = interval.lo is interval.hi  # one array: no need to compare (NaNs are missing)
     exact = not (
-        interval.lo_open.any() or interval.hi_open.any() or (interval.lo != interval.hi).any()
+        interval.lo_open.any()
+        or interval.hi_open.any()
+        or (not points and (interval.lo != interval.hi).any())
     )
     low = np.zeros(len(interval), dtype=np.int16)
     high = low if exact else np.zeros(len(interval), dtype=np.int16)
@@ -255,7 +274,7 @@ def edge_counts(
 def _past(
     values: FloatArray,
     edge: FloatArray | np.float64,
-    to_upper: BoolArray,
+    to_upper: BoolArray | np.bool_,
     open_end: BoolArray | None,
     *,
     above: bool,
@@ -354,7 +373,8 @@ def decide_and_flag(
     *,
     uncertain_rank: int = 0,
 ) -> Decision:
-    """Rules, flags and flag markers per row, computed once per distinct combination of codes.
+    """Rules per row, and flags and flag markers per distinct combination of codes with each
+    row's combination; all computed once per combination.
 
     With ``spans``, a censored result is evaluated in every band it may lie in: the rows of one
     result agree on a rule (that rule), or on a category (CENSORED_AGREE), or else take
@@ -379,9 +399,10 @@ def decide_and_flag(
     return Decision(
         decision.rule[row_to_combination],
         decision.rank[row_to_combination],
-        decision.flags[row_to_combination],
-        decision.markers[row_to_combination],
+        decision.flags,
+        decision.markers,
         decision.possible[row_to_combination],
+        row_to_combination,
     )
 
 

@@ -6,10 +6,12 @@ observed arrays.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from b12lab._core import engine
 from b12lab._core.categories import Category
@@ -69,17 +71,39 @@ NOT_INTERPRETED = MadeFlag(
 
 @dataclass(frozen=True)
 class FlagOutcome:
-    """Where a flag applies, and for each analyte it names, where the flag rests on it."""
+    """Where a flag applies, and for each analyte it names, where the flag rests on it.
+
+    With ``combination``, ``holds`` and ``marker_holds`` are given per distinct combination of
+    band codes and ``combination`` is each row's: packing flags per combination and gathering
+    once per row is cheaper than gathering every flag's column per row. ``applies`` and
+    ``markers`` are always per row.
+    """
 
     flag: Flag | MadeFlag
     table: Table
     namespace: Namespace
-    applies: BoolArray
-    markers: tuple[tuple[str, BoolArray], ...]
+    holds: BoolArray
+    marker_holds: tuple[tuple[str, BoolArray], ...]
+    combination: npt.NDArray[np.intp] | None = None
+
+    @functools.cached_property
+    def applies(self) -> BoolArray:
+        """Per row: does the flag apply."""
+        return self.per_row(self.holds)
+
+    @functools.cached_property
+    def markers(self) -> tuple[tuple[str, BoolArray], ...]:
+        """Per analyte the flag names, per row: does the flag rest on it."""
+        return tuple((name, self.per_row(holds)) for name, holds in self.marker_holds)
+
+    def per_row(self, values: BoolArray) -> BoolArray:
+        """Values given per combination (or per row), spread to rows."""
+        return values if self.combination is None else values[self.combination]
 
     def markers_at(self, row: int) -> tuple[str, ...]:
         """The abnormal analytes the flag rests on in this row, in alphabetical order."""
-        return tuple(name for name, holds in self.markers if holds[row])
+        at = row if self.combination is None else int(self.combination[row])
+        return tuple(name for name, holds in self.marker_holds if holds[at])
 
 
 @dataclass(frozen=True)
@@ -109,15 +133,18 @@ def implausible(policy: Policy, observed: Observed) -> BoolArray:
         return np.zeros(len(given), dtype=np.bool_)
     canonical = observed.canonical()
     # A finite number that overflows on conversion is no concentration, limits or not.
-    outside = (np.isfinite(given.lo) & ~np.isfinite(canonical.lo)) | (
-        np.isfinite(given.hi) & ~np.isfinite(canonical.hi)
-    )
+    points = given.lo is given.hi  # one array for both ends: look once
+    outside = np.isfinite(given.lo) & ~np.isfinite(canonical.lo)
+    if not points:
+        outside |= np.isfinite(given.hi) & ~np.isfinite(canonical.hi)
     if limits is not None:
         to_canonical = conversion_factor(observed.analyte, limits.unit)
         high = np.inf if limits.upper is None else limits.upper * to_canonical
         low = -np.inf if limits.lower is None else limits.lower * to_canonical
         # A censored "<25" states an assay limit, never an implausibly low number.
-        point = (given.lo == given.hi) & ~given.lo_open & ~given.hi_open
+        point = ~given.lo_open & ~given.hi_open
+        if not points:
+            point &= given.lo == given.hi
         with np.errstate(invalid="ignore"):
             outside |= (canonical.lo > high) | ((canonical.hi < low) & point)
     result: BoolArray = given.present & outside
@@ -257,7 +284,14 @@ def _outcomes(
             markers.append((name, decision.markers[:, column]))
             column += 1
         outcomes.append(
-            FlagOutcome(flag, table, namespace, decision.flags[:, index], tuple(markers))
+            FlagOutcome(
+                flag,
+                table,
+                namespace,
+                decision.flags[:, index],
+                tuple(markers),
+                decision.combination,
+            )
         )
     return outcomes
 
@@ -335,7 +369,9 @@ def _variable_codes(
         every = np.zeros(len(interval), dtype=np.int16)
         codes, low, high = engine.band_range(variable, interval, basis, every)
         codes = codes[rows]
-        codes[(stratum < 0) & (codes != engine.MISSING)] = engine.UNBANDED
+        outside = stratum < 0
+        if outside.any():
+            codes[outside & (codes != engine.MISSING)] = engine.UNBANDED
         censored = (codes == engine.CENSORED).any()
         return codes, (low[rows] if censored else codes), (high[rows] if censored else codes)
     expanded = engine.Interval(

@@ -42,9 +42,9 @@ class Observed:
     def __len__(self) -> int:
         return len(self.interval) if self.rows is None else int(self.rows.shape[0])
 
-    @property
+    @functools.cached_property
     def present(self) -> BoolArray:
-        """Per row: is there a usable result."""
+        """Per row: is there a usable result (gathered once)."""
         present = self.interval.present
         return present if self.rows is None else present[self.rows]
 
@@ -80,16 +80,34 @@ class Observed:
         A row is compared in the published unit of its own kind (substance or mass), so pmol/L
         results meet the published pmol/L edges and ng/L results the published ng/L ones; a row
         whose kind the table did not publish is converted to the table's primary unit.
+
+        Computed once per published units and decimals (a table and its laboratory table often
+        compare an analyte alike); points (``lo`` the same array as ``hi``) are converted once.
         """
+        key = (tuple(published), tuple(decimals))
+        found = self._compared.get(key)
+        if found is None:
+            found = self._compared[key] = self._for_comparison(published, decimals)
+        return found
+
+    @functools.cached_property
+    def _compared(self) -> dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[Interval, IntArray]]:
+        return {}
+
+    def _for_comparison(
+        self, published: Sequence[str], decimals: Sequence[int]
+    ) -> tuple[Interval, IntArray]:
+        point = self.interval.lo is self.interval.hi
         per_unit_basis = np.array(
             [comparison_basis(unit, published) for unit in self.units] or [0], dtype=np.int16
         )
         if np.all(per_unit_basis == per_unit_basis[0]):  # one comparison unit for every row
             index = int(per_unit_basis[0])
             factors = self.factors_to(published[index])
+            lo = comparison_values(self.interval.lo, factors, decimals[index])
             interval = Interval(
-                comparison_values(self.interval.lo, factors, decimals[index]),
-                comparison_values(self.interval.hi, factors, decimals[index]),
+                lo,
+                lo if point else comparison_values(self.interval.hi, factors, decimals[index]),
                 self.interval.lo_open,
                 self.interval.hi_open,
                 self.interval.present,
@@ -97,14 +115,15 @@ class Observed:
             return interval, np.full(len(self.interval), index, dtype=np.int16)
         basis = per_unit_basis[np.maximum(self.unit_codes, 0)]
         lo = np.empty(len(self.interval), dtype=np.float64)
-        hi = np.empty(len(self.interval), dtype=np.float64)
+        hi = lo if point else np.empty(len(self.interval), dtype=np.float64)
         for index, unit in enumerate(published):
             rows = basis == index
             if not rows.any():
                 continue
             factors = np.broadcast_to(self.factors_to(unit), (len(self.interval),))[rows]
             lo[rows] = comparison_values(self.interval.lo[rows], factors, decimals[index])
-            hi[rows] = comparison_values(self.interval.hi[rows], factors, decimals[index])
+            if not point:
+                hi[rows] = comparison_values(self.interval.hi[rows], factors, decimals[index])
         interval = Interval(
             lo, hi, self.interval.lo_open, self.interval.hi_open, self.interval.present
         )
@@ -121,9 +140,10 @@ def comparison_basis(unit: str, published: Sequence[str]) -> int:
 
 def _scaled(interval: Interval, factors: FloatArray | float) -> Interval:
     with np.errstate(invalid="ignore", over="ignore"):  # an overflow is caught as implausible
+        lo = interval.lo * factors
         return Interval(
-            interval.lo * factors,
-            interval.hi * factors,
+            lo,
+            lo if interval.lo is interval.hi else interval.hi * factors,
             interval.lo_open,
             interval.hi_open,
             interval.present,

@@ -98,14 +98,37 @@ class RowErrors:
 
     def add(self, codes: npt.NDArray[np.intp], errors: Sequence[B12LabError | str | None]) -> None:
         """Rows without an error yet take ``errors[codes]``; a code of -1 is no error."""
-        kept = np.flatnonzero(_codes(errors) >= 0)
+        rows = np.flatnonzero(codes >= 0)
+        self._add_at(rows, codes[rows], errors, _codes(errors))
+
+    def add_cells(
+        self, cells: npt.NDArray[np.intp], errors: Sequence[B12LabError | str | None]
+    ) -> None:
+        """Rows without an error yet take the error of their cell, ``errors[cells]``, where it
+        has one (errors are rare: only the rows of such cells are looked at twice)."""
+        if errors.count(None) == len(errors):
+            return
+        own = _codes(errors)
+        has = own >= 0
+        rows = np.flatnonzero(has[cells])
+        self._add_at(rows, own[cells[rows]], errors, own)
+
+    def _add_at(
+        self,
+        rows: npt.NDArray[np.intp],
+        codes: npt.NDArray[np.intp],
+        errors: Sequence[B12LabError | str | None],
+        own: npt.NDArray[np.intp],
+    ) -> None:
+        kept = np.flatnonzero(own >= 0)
         if not kept.size:
             return
         position = np.full(len(errors), -1, dtype=np.intp)
         position[kept] = np.arange(len(self.errors), len(self.errors) + kept.size)
         found = [errors[k] for k in kept.tolist()]
         self.errors.extend(e for e in found if e is not None)
-        np.copyto(self.codes, position[codes], where=(self.codes < 0) & (codes >= 0))
+        free = self.codes[rows] < 0
+        self.codes[rows[free]] = position[codes[free]]
 
     @property
     def ok(self) -> npt.NDArray[np.bool_]:
@@ -155,7 +178,7 @@ def run(inputs: Inputs, policy: Policy) -> Outcome:
         column = inputs.results[analyte]
         read = read_column(column.values, analyte, column.unit, column.units, inputs.decimal)
         read = _without_implausible(read, policy)
-        errors.add(_codes(read.errors)[read.rows], read.errors)
+        errors.add_cells(read.rows, read.errors)
         parsed[analyte] = read
         if analyte in inputs.reference_ranges:
             ranges[analyte] = _ranges(inputs, read, policy, errors)
@@ -232,4 +255,4 @@ def _without_implausible(column: ParsedColumn, policy: Policy) -> ParsedColumn:
     cells = observed.interval
     kept = Interval(cells.lo, cells.hi, cells.lo_open, cells.hi_open, cells.present & ~outside)
     trimmed = Observed(observed.analyte, kept, observed.unit_codes, observed.units, observed.rows)
-    return ParsedColumn(trimmed, column.signs, column.notes, errors, column.noted)
+    return ParsedColumn(trimmed, column.signs, column.notes, errors, column.noted, column.signed)
