@@ -56,7 +56,7 @@ import pandas as pd
 from b12lab._core.columns import CONTEXT_COLUMNS, PREFIX
 from b12lab._core.interchange import arrow_input
 from b12lab._core.numerals import Decimal
-from b12lab._io.long_format import classify_long, known_tests
+from b12lab._io.long_format import classify_long, failed_rows, known_tests
 from b12lab.errors import (
     B12LabWarning,
     ColumnError,
@@ -160,7 +160,7 @@ def classify_measurements(
     _require_one(named, ("measurement_datetime", "measurement_date"))
     _require_one(named, ("measurement_concept_id", "measurement_source_value"))
     _require_one(named, ("value_as_number", "value_source_value"))
-    given = _given_errors(row_errors, len(frame))
+    given = failed_rows(row_errors, len(frame))
     reasons = np.full(len(frame), "", dtype=object)
     times = _times(frame, named, reasons)
     values = _values(frame, named, reasons)
@@ -252,18 +252,6 @@ def _require_one(named: Mapping[str, str], choices: Sequence[str]) -> None:
         raise ColumnError(
             f"no {' or '.join(choices)} column; a MEASUREMENT table has it", column=choices[0]
         )
-
-
-def _given_errors(row_errors: Sequence[str] | np.ndarray | None, rows: int) -> np.ndarray:
-    if row_errors is None:
-        return np.full(rows, "", dtype=object)
-    given = np.asarray(row_errors, dtype=object)
-    if given.shape != (rows,):
-        raise InvalidValueError(
-            f"row_errors has {given.size} messages for {rows} rows; give one per row",
-            argument="row_errors",
-        )
-    return np.where(pd.isna(given), "", given).astype(object)
 
 
 def _cited(reasons: np.ndarray, row_names: Sequence[str] | None) -> np.ndarray:

@@ -817,22 +817,23 @@ def _long_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+_LONG_OPTIONS = (
+    "patient",
+    "time",
+    "time_format",
+    "window",
+    "test",
+    "value",
+    "unit_column",
+    "reference_range_column",
+    "reported_ranges",
+)
+"""The long-format options a run record holds, as given."""
+
+
 def _report_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape a report, as given, named as classify records them."""
-    long = {
-        name: getattr(args, name)
-        for name in (
-            "patient",
-            "time",
-            "time_format",
-            "window",
-            "test",
-            "value",
-            "unit_column",
-            "reference_range_column",
-            "reported_ranges",
-        )
-    }
+    long = {name: getattr(args, name) for name in _LONG_OPTIONS}
     return {
         "map": _pairs(args.map, "map"),
         "unit": _pairs(args.unit, "unit"),
@@ -1156,20 +1157,7 @@ def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any]
 
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape the output, as given (tables are recorded apart, resolved)."""
-    long = {
-        name: getattr(args, name)
-        for name in (
-            "patient",
-            "time",
-            "time_format",
-            "window",
-            "test",
-            "value",
-            "unit_column",
-            "reference_range_column",
-            "reported_ranges",
-        )
-    }
+    long = {name: getattr(args, name) for name in _LONG_OPTIONS}
     return (
         {
             "map": _pairs(args.map, "map"),

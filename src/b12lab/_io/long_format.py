@@ -123,7 +123,7 @@ def classify_long(
     range_column = _range_column(df, reference_range, use_reported_ranges)
     unit_column = unit or None
     tests, chosen = _mapping(df, columns or {})
-    failed = _failed_rows(row_errors, len(df))
+    failed = failed_rows(row_errors, len(df))
     span = _window(time, window)
     formats = _time_formats(time_format, time)
     times = None
@@ -290,7 +290,7 @@ def _units(units: Mapping[str, str]) -> dict[str, str]:
     return {get_analyte(name).name: unit for name, unit in units.items()}
 
 
-def _failed_rows(row_errors: Sequence[str] | np.ndarray | None, rows: int) -> np.ndarray:
+def failed_rows(row_errors: Sequence[str] | np.ndarray | None, rows: int) -> np.ndarray:
     """One message per row (``""`` for none), checked to match the rows."""
     if row_errors is None:
         return np.full(rows, "", dtype=object)
