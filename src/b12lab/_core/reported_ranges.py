@@ -212,6 +212,13 @@ def band_map(policy: Policy, analyte: str) -> tuple[int, int, int] | None:
     return (normal - 1 if normal else normal, normal, normal + 1)
 
 
+def record(column: str, policy: Policy) -> dict[str, Any]:
+    """A run record's ``reported_ranges``: where the ranges were read, and the analytes that may
+    be banded against them under ``policy``."""
+    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
+    return {"column": column, "analytes": used}
+
+
 def not_used_note(policy: Policy, analyte: str) -> str:
     """Why a reported range was not used for this analyte."""
     supplier = policy.suppliers.get(analyte)

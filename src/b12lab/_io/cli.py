@@ -1141,8 +1141,7 @@ def _check_reported_ranges(args: argparse.Namespace) -> None:
 
 def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any] | None:
     """With --reference-range-column: the column, and the analytes banded against it."""
-    from b12lab._core.analytes import ANALYTES
-    from b12lab._core.reported_ranges import band_map
+    from b12lab._core.reported_ranges import record
 
     if not _uses_reported_ranges(args):
         return None
@@ -1151,8 +1150,7 @@ def _reported_ranges(args: argparse.Namespace, policy: Policy) -> dict[str, Any]
         column = "range_low, range_high"
     elif column is None:
         column = "referenceRange" if _fhir_input(args) else "found by name"
-    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
-    return {"column": column, "analytes": used}
+    return record(column, policy)
 
 
 def _record_options(args: argparse.Namespace) -> dict[str, Any]:

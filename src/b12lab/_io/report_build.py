@@ -21,11 +21,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from b12lab._core.analytes import ANALYTES
+from b12lab._core import reported_ranges
 from b12lab._core.frame import classify_frame
 from b12lab._core.numerals import Decimal
 from b12lab._core.policy import Policy, resolve
-from b12lab._core.reported_ranges import band_map
 from b12lab._io.diff import diff
 from b12lab._io.long_format import classify_long
 from b12lab._io.reading import read_chunks
@@ -189,8 +188,7 @@ def _reported_ranges(long: Mapping[str, Any] | None, policy: Policy) -> dict[str
     and the analytes that may be banded against it."""
     if long is None or not long.get("use_reported_ranges"):
         return None
-    used = [name for name in ANALYTES if name in policy.variables and band_map(policy, name)]
-    return {"column": long.get("reference_range") or "found by name", "analytes": used}
+    return reported_ranges.record(long.get("reference_range") or "found by name", policy)
 
 
 def _counts(source: Source, summary: Summary, said: list[str]) -> Counts:
