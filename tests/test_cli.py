@@ -535,6 +535,26 @@ def test_summary_hints_at_unit_and_map_for_results_without_a_unit(tmp_path: Path
     assert "--unit ANALYTE=UNIT" not in clean.stderr
 
 
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("4", "4")])
+def test_the_command_runs_numpy_with_one_blas_thread_unless_told(
+    given: str | None, seen: str
+) -> None:
+    """numpy's BLAS threads spin at start-up and b12lab does no linear algebra."""
+    code = (
+        "import os\n"
+        "from b12lab._io import cli\n"
+        "cli.main = lambda: print(os.environ['OPENBLAS_NUM_THREADS']) or 0\n"
+        "raise SystemExit(cli.entry())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, seen), done.stderr
+
+
 @pytest.mark.parametrize("command", [["--help"], ["classify", "--help"]])
 def test_help_lists_analytes_and_default_table_without_heavy_imports(command: list[str]) -> None:
     code = (

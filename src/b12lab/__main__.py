@@ -1,5 +1,5 @@
 """``python -m b12lab``: the command line."""
 
-from b12lab._io.cli import main
+from b12lab._io.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -102,6 +102,17 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+def entry() -> int:
+    """The ``b12lab`` command: :func:`main`, in a process of its own.
+
+    numpy's OpenBLAS starts a thread per core as numpy is imported, and they spin for a while:
+    on a small machine that takes a core from the run's start (about 0.05 s here). b12lab does
+    no linear algebra, so one thread is enough, unless the environment says otherwise.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     input_name = "the input"
     with _terminating_signals():

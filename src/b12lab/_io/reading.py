@@ -24,7 +24,6 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from b12lab._core.columns import bare_name as _bare
 from b12lab._core.columns import recognise as _recognise
@@ -273,6 +272,8 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _parquet_chunks(path: Path) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq  # only for Parquet input: it takes a while to import
+
     parquet = pq.ParquetFile(path)
     size, rows, done = path.stat().st_size, max(parquet.metadata.num_rows, 1), 0
     empty = True
