@@ -108,35 +108,52 @@ def _joined(fields: list[_Field], n: int) -> list[_Field]:
     """Runs of neighbouring columns as one: text columns with no empty row joined row by row,
     columns with few distinct values as one column of their combinations."""
     out: list[_Field] = []
-    run: list[_Field] = []  # text columns with no empty row, not joined yet
+    texts: list[_Field] = []  # text columns with no empty row, not joined yet
+    few: list[_Field] = []  # columns of distinct values, not combined yet
     for field in fields:
         if field.rows is None and field.quoted and field.valid is None:
-            run.append(field)
-            continue
-        if run:
-            out.append(_side_by_side(run))
-            run = []
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and last.rows is not None
-            and field.rows is not None
-            and _choices(last) * _choices(field) <= min(_COMBINATIONS, n)
-        ):
-            out[-1] = _combined(last, field)
+            out.extend(_combinations(few, n))
+            few = []
+            texts.append(field)
+        elif field.rows is not None:
+            out.extend(_side_by_side(texts))
+            texts = []
+            few.append(field)
         else:
-            out.append(field)
-    if run:
-        out.append(_side_by_side(run))
-    return out
+            out.extend([*_side_by_side(texts), *_combinations(few, n), field])
+            texts, few = [], []
+    return [*out, *_side_by_side(texts), *_combinations(few, n)]
 
 
-def _side_by_side(run: list[_Field]) -> _Field:
+def _side_by_side(run: list[_Field]) -> list[_Field]:
     """Quoted text columns with no empty row as one: ``a","b","c`` between a pair of quotes."""
-    if len(run) == 1:
-        return run[0]
+    if len(run) < 2:
+        return run
     texts = pc.binary_join_element_wise(*(field.texts for field in run), _BETWEEN)
-    return _Field(texts, None, None, quoted=True)
+    return [_Field(texts, None, None, quoted=True)]
+
+
+def _combinations(run: list[_Field], n: int) -> list[_Field]:
+    """Neighbouring columns of distinct values as few columns of the combinations that occur.
+
+    Columns are taken together while their texts could combine in at most ``_COMBINATIONS``
+    ways (and fewer than the rows); then the combinations that occur are counted, and usually
+    leave room for more columns.
+    """
+    bound = min(_COMBINATIONS, n)
+    out: list[_Field] = []
+    group: list[_Field] = []
+    ways = 1
+    for field in run:
+        if group and ways * _choices(field) > bound:
+            combined = _combined(group)
+            group, ways = [combined], _choices(combined)
+            if ways * _choices(field) > bound:
+                out.append(combined)
+                group, ways = [], 1
+        group.append(field)
+        ways *= _choices(field)
+    return [*out, _combined(group)] if group else out
 
 
 def _choices(field: _Field) -> int:
@@ -144,16 +161,21 @@ def _choices(field: _Field) -> int:
     return len(field.texts) + (field.valid is not None)
 
 
-def _combined(left: _Field, right: _Field) -> _Field:
-    """Two neighbouring columns as one: each combination that occurs, written out once."""
-    width = _choices(right)
-    code = _choice_of(left) * width + _choice_of(right)
-    seen = np.bincount(code, minlength=_choices(left) * width) > 0
+def _combined(group: list[_Field]) -> _Field:
+    """Neighbouring columns as one: each combination that occurs, written out once."""
+    if len(group) == 1:
+        return group[0]
+    code = _choice_of(group[0])
+    for field in group[1:]:
+        code = code * _choices(field) + _choice_of(field)
+    seen = np.bincount(code, minlength=int(np.prod([_choices(f) for f in group]))) > 0
     combinations = np.flatnonzero(seen)
+    cells: list[pa.Array] = []
+    for field in reversed(group):
+        combinations, choice = np.divmod(combinations, _choices(field))
+        cells.append(_cell_texts(field, choice))
+    texts = pc.binary_join_element_wise(*reversed(cells), _COMMA)
     rank = np.cumsum(seen) - 1
-    first = _cell_texts(left, combinations // width)
-    second = _cell_texts(right, combinations % width)
-    texts = pc.binary_join_element_wise(first, second, _COMMA)
     return _Field(texts, rank[code].astype(np.int64), None, quoted=False)
 
 

@@ -326,7 +326,9 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
     Categories of other values (bytes, numbers) are decoded: they need not be valid text.
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # One thread: arrow would start a pool of threads for every chunk, which costs more than
+    # converting columns that are mostly arrow's already.
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
     columns = [_undictionaried(column) for column in table.columns]
     return pa.Table.from_arrays(columns, names=table.column_names)
 
