@@ -19,7 +19,8 @@ Shapes: ``cells`` writes "value unit" in one cell (mixed units per analyte, abou
 (``b12,b12_unit,mma,mma_unit,hcy,hcy_unit``), bare numbers, MMA with three decimals, and its
 floor reads the numeric columns directly. ``--sweep`` times ``classify_frame`` with 100 to
 1,000,000 distinct B12 values per column; ``--startup`` times ``b12lab --help`` and
-``--version`` against ``python -c pass``.
+``--version`` against ``python -c pass``, and how long ``b12lab classify`` takes to write its
+first result row for a small file of each shape.
 
 b12lab's modules are byte-compiled first, as an installed wheel's are: with
 ``PYTHONDONTWRITEBYTECODE`` set, an editable install would otherwise compile them at every start.
@@ -210,6 +211,26 @@ def startup(repeats: int) -> None:
     for option in ("--help", "--version"):
         above = seconds(sys.executable, "-m", "b12lab", option) - bare
         print(f"  b12lab {option}: {above:.3f} s above python -c pass  (target <= 0.15)")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        for shape, (write, _) in SHAPES.items():
+            source = Path(folder) / f"small-{shape}.csv"
+            write(source, 1000)
+            first = statistics.median(first_row(source) for _ in range(repeats))
+            print(f"  first row ({shape}, 1,000 rows): {first:.3f} s after start  (target <= 0.5)")
+
+
+def first_row(source: Path) -> float:
+    """Seconds from starting ``b12lab classify`` to its first result row on standard output."""
+    command = [sys.executable, "-m", "b12lab", "classify", str(source)]
+    start = time.perf_counter()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as child:
+        assert child.stdout is not None
+        child.stdout.readline()  # the header
+        if not child.stdout.readline():
+            raise RuntimeError("b12lab wrote no result row")
+        seconds = time.perf_counter() - start
+        child.stdout.read()
+    return seconds
 
 
 def main() -> None:
