@@ -57,7 +57,33 @@ def _frame(people: list[dict[str, Any]]) -> pd.DataFrame:
 def test_every_row_of_a_frame_says_what_classify_says(
     people: list[dict[str, Any]], chosen: str | tables.Table | None, egfr_lab: tables.Table
 ) -> None:
-    table = egfr_lab if chosen == EGFR_LAB else chosen
+    _same_as_classify(people, egfr_lab if chosen == EGFR_LAB else chosen)
+
+
+@pytest.mark.filterwarnings("ignore::b12lab.errors.UnusedColumnWarning")
+@given(
+    people=st.lists(rows(), min_size=1, max_size=3),
+    ages=st.lists(st.sampled_from([None, 15, 16, 40, 64.99, 65, 66, 90]), min_size=4, max_size=9),
+    mma=st.sampled_from(
+        ["0.39 umol/L", "0.43 umol/L", "460 nmol/L", "0.47 umol/L", "<0.45 umol/L"]
+    ),
+    chosen=TABLES,
+)
+def test_repeated_results_at_many_ages_say_what_classify_says(
+    people: list[dict[str, Any]],
+    ages: list[float | None],
+    mma: str,
+    chosen: str | tables.Table | None,
+    egfr_lab: tables.Table,
+) -> None:
+    """Results repeat far more than rows hold strata: each result is banded once per stratum
+    (age decides MMA's: 0.40 under 65, 0.46 from 65 in generic-us-lab@2), and every row must
+    still get its own stratum's band."""
+    repeated = [{**person, "mma": mma, "age": age} for person in people for age in ages]
+    _same_as_classify(repeated, egfr_lab if chosen == EGFR_LAB else chosen)
+
+
+def _same_as_classify(people: list[dict[str, Any]], table: str | tables.Table | None) -> None:
     out = b12lab.classify_frame(_frame(people), table=table, explain=True)
     derives = resolve(table).egfr_equation is not None
     assert ("b12lab_egfr_derived" in out) == derives

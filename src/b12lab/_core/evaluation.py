@@ -351,6 +351,34 @@ def _context_codes(context: Context) -> dict[str, IntArray]:
     }
 
 
+def _per_cell(
+    variable: CompiledVariable,
+    interval: engine.Interval,
+    basis: IntArray,
+    rows: npt.NDArray[np.intp],
+    stratum: IntArray,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Band codes per row from each distinct cell banded once in each stratum: a band depends
+    only on the result, its unit and the stratum, and results repeat far more than rows."""
+    strata, cells = len(variable.strata), len(interval)
+    tiled = engine.Interval(
+        np.tile(interval.lo, strata),
+        np.tile(interval.hi, strata),
+        np.tile(interval.lo_open, strata),
+        np.tile(interval.hi_open, strata),
+        np.tile(interval.present, strata),
+    )
+    every = np.repeat(np.arange(strata, dtype=np.int16), cells)
+    codes, low, high = engine.band_range(variable, tiled, np.tile(basis, strata), every)
+    outside = stratum < 0
+    where = rows if strata == 1 else np.where(outside, 0, stratum).astype(np.intp) * cells + rows
+    codes = codes[where]
+    if outside.any():
+        codes[outside & (codes != engine.MISSING)] = engine.UNBANDED
+    censored = (codes == engine.CENSORED).any()
+    return codes, (low[where] if censored else codes), (high[where] if censored else codes)
+
+
 def _variable_codes(
     variable: CompiledVariable, observed: Observed | None, stratum: IntArray, n: int
 ) -> tuple[IntArray, IntArray, IntArray]:
@@ -365,15 +393,9 @@ def _variable_codes(
     if observed.rows is None:
         return engine.band_range(variable, interval, basis, stratum)
     rows = observed.rows
-    if len(variable.strata) == 1:  # the band depends on the result alone: band each cell once
-        every = np.zeros(len(interval), dtype=np.int16)
-        codes, low, high = engine.band_range(variable, interval, basis, every)
-        codes = codes[rows]
-        outside = stratum < 0
-        if outside.any():
-            codes[outside & (codes != engine.MISSING)] = engine.UNBANDED
-        censored = (codes == engine.CENSORED).any()
-        return codes, (low[rows] if censored else codes), (high[rows] if censored else codes)
+    strata = len(variable.strata)
+    if strata == 1 or (strata > 1 and len(interval) * strata < len(rows)):
+        return _per_cell(variable, interval, basis, rows, stratum)
     expanded = engine.Interval(
         interval.lo[rows],
         interval.hi[rows],
