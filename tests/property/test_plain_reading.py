@@ -19,7 +19,7 @@ from b12lab._core.cells import (
     _NUMBER,
     ROW_READING_FROM,
     ParsedColumn,
-    _digits_only,
+    _digit_numbers,
     _paired,
     _pairs,
     distinct_cells,
@@ -203,10 +203,19 @@ def test_a_frame_read_row_by_row_classifies_alike(monkeypatch: pytest.MonkeyPatc
 UNITS = ["pmol/L", "pg/mL", "ng/L", "nmol/L"]
 
 
-@given(st.lists(st.text(alphabet="0123456789.e+- ", max_size=6), min_size=1, max_size=8))
-def test_digit_texts_are_found_as_the_pattern_finds_them(texts: list[str]) -> None:
-    """The look at the bytes says "all plain" exactly when the number pattern matches all."""
-    array = pa.array(texts, type=pa.string())
+@given(
+    st.lists(st.text(alphabet="0123456789.e+- ", max_size=6), min_size=1, max_size=8),
+    st.sampled_from([pa.string(), pa.large_string()]),
+)
+def test_digit_texts_are_found_as_the_pattern_finds_them(
+    texts: list[str], kind: pa.DataType
+) -> None:
+    """The look at the bytes and the cast read numbers exactly when the pattern matches all,
+    and read them as the cast does."""
+    array = pa.array(texts, type=kind)
     for text in (array, array.slice(1)):
         matched = pc.match_substring_regex(text, _NUMBER).to_pylist()
-        assert _digits_only(text) == (len(text) > 0 and all(matched))
+        numbers = _digit_numbers(text)
+        assert (numbers is not None) == (len(text) > 0 and all(matched))
+        if numbers is not None:
+            assert numbers.tolist() == pc.cast(text, pa.float64()).to_pylist()
