@@ -337,7 +337,7 @@ def _digit_bytes(text: pa.Array) -> bool:
     if (np.diff(offsets) <= 0).any():  # an empty text
         return False
     data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    if ((data < ord(".")) | (data > ord("9")) | (data == ord("/"))).any():
+    if data.min() < ord(".") or data.max() > ord("9") or (data == ord("/")).any():
         return False
     starts = offsets[:-1] - offsets[0]
     ends = offsets[1:] - offsets[0] - 1
@@ -389,7 +389,8 @@ def _merged(
 
 def _after_blanks(texts: npt.NDArray[np.object_], n: int) -> npt.NDArray[np.object_]:
     """``n`` empty texts, then ``texts``."""
-    padded = np.full(n + len(texts), "", dtype=object)
+    padded = np.empty(n + len(texts), dtype=object)
+    padded.fill("")  # several times quicker than np.full for an object array
     padded[n:] = texts
     return padded
 
