@@ -166,9 +166,11 @@ def read_column(
 
     A text column whose cells are nearly all distinct gains nothing from finding its distinct
     cells: its plain results are read row by row (:func:`_read_rows`; ``per_row`` forces or
-    forbids it, ``None`` decides from a sample), the rest as above.
+    forbids it, ``None`` decides from a sample), the rest as above. With ``decimal="auto"`` it
+    is read so only where the column's mark is certain without its distinct cells
+    (:func:`_certain_decimal`).
     """
-    may = fast is not False and unit_values is None and decimal != "auto"
+    may = fast is not False and unit_values is None
     if may and (per_row or (per_row is None and _mostly_distinct(values))):
         read = _read_rows(values, analyte, unit, decimal)
         if read is not None:
@@ -227,13 +229,15 @@ def _read_rows(
     same cast, so the two readings agree (a test holds this). None when no row can be plain.
     """
     series = values if isinstance(values, pd.Series) else _object_series(values)
-    try:  # text and missing cells only (arrow-backed text is taken as it is)
-        strings = pa.array(series, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        strings = _strings(series.to_numpy(dtype=object))
+    strings = _column_text(series)
     if strings is None:
         return None
-    spellings = _sample_units(strings, analyte, unit)
+    sample = strings.take(pa.array(np.arange(0, len(strings), max(1, len(strings) // _SAMPLE))))
+    if decimal == "auto":
+        decimal = _certain_decimal(strings, sample)
+        if decimal == "auto":
+            return None
+    spellings = _sample_units(sample, analyte, unit)
     if not spellings:
         return None
     n = len(series)
@@ -275,10 +279,55 @@ def _unread(
 _BYTES = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}
 
 
-def _sample_units(strings: pa.Array, analyte: str, unit: str | None) -> list[str | None]:
+def _column_text(series: pd.Series) -> pa.Array | None:
+    """The column's text cells as one arrow array, other cells null (as :func:`_strings` sees
+    them: arrow would take bytes for text), or None when none is text. Arrow-backed text is
+    taken as it is, its chunks joined."""
+    try:
+        strings = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _strings(series.to_numpy(dtype=object))
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if strings.type == pa.null():
+        return strings.cast(pa.string())
+    if strings.type not in _OFFSETS:
+        return _strings(series.to_numpy(dtype=object))
+    return strings
+
+
+def _certain_decimal(strings: pa.Array, sample: pa.Array) -> Decimal:
+    """The decimal mark :func:`_column_decimal` finds in the column's distinct cells, where a
+    sample of them and one look at the whole column's bytes prove it; else ``"auto"``.
+
+    :func:`_column_decimal` gives :func:`decimal_of` every distinct number token, and
+    ``decimal_of`` answers ``"."`` exactly when some token shows an unambiguous point and none
+    an unambiguous comma. Where no cell holds a comma byte (in UTF-8 only the comma itself is
+    that byte), no token holds a comma: the answer is then ``"."`` exactly when some token
+    shows an unambiguous point, and a sampled cell is one of the column's cells, so a sample
+    whose tokens ``decimal_of`` reads as ``"."`` proves it. The same holds with the marks
+    swapped. A sample that shows neither mark proves nothing, nor does a comma elsewhere in a
+    column whose sample shows points: the column is then left to its distinct cells.
+    """
+    shown = _shown_decimal(sample)
+    if shown == "auto" or _holds_byte(strings, "," if shown == "." else "."):
+        return "auto"
+    return shown
+
+
+def _holds_byte(strings: pa.Array, mark: str) -> bool:
+    """Whether any text holds the ASCII ``mark``, looked for in the array's data bytes (the
+    bytes of null or sliced-off texts count too, which can only say yes where no text does)."""
+    if strings.type in _OFFSETS:
+        data_buffer = strings.buffers()[2]
+        data = b"" if data_buffer is None else data_buffer
+        return bool((np.frombuffer(data, dtype=np.uint8) == ord(mark)).any())
+    return bool(pc.any(pc.match_substring(strings, mark)).as_py())
+
+
+def _sample_units(sample: pa.Array, analyte: str, unit: str | None) -> list[str | None]:
     """The unit spellings of the plain cells in a sample that convert for the analyte (None for
     the column's own unit, taken by bare numbers)."""
-    sample = strings.take(pa.array(np.arange(0, len(strings), max(1, len(strings) // _SAMPLE))))
     parts = _plain_parts(sample)
     written = pc.filter(parts.written, pa.array(parts.valid))
     seen = [str(u) for u in pc.unique(written).to_pylist() if u]
@@ -599,8 +648,11 @@ def _column_decimal(cells: npt.NDArray[Any]) -> Decimal:
     if cells.dtype.kind != "O" or not len(cells):
         return "auto"
     strings = _strings(cells)
-    if strings is None:
-        return "auto"
+    return "auto" if strings is None else _shown_decimal(strings)
+
+
+def _shown_decimal(strings: pa.Array) -> Decimal:
+    """The decimal mark the number tokens of these texts show (:func:`decimal_of`)."""
     tokens = pc.extract_regex(strings, RESULT_PATTERN).field("number").drop_null()
     separated = pc.filter(tokens, pc.match_substring_regex(tokens, "[.,]"))
     return decimal_of(pc.unique(separated).to_pylist())
