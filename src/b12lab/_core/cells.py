@@ -669,7 +669,9 @@ def _pairs(
     if len(unit_cells) == 1 and unit_keys.min(initial=0) >= 0 and keys.min(initial=0) >= 0:
         # One unit in every row and no missing value: the pairs are the values, in their order.
         spelled = "" if _is_empty(unit_cells[0]) else str(unit_cells[0]).strip()
-        return keys, cells, np.full(len(cells), spelled or default, dtype=object)
+        units = np.empty(len(cells), dtype=object)
+        units.fill(spelled or default)  # np.full would drop a trailing NUL, as numpy text does
+        return keys, cells, units
     return _paired(keys, cells, unit_keys, unit_cells, default)
 
 
