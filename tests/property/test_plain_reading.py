@@ -218,6 +218,10 @@ def test_a_column_with_points_shown_is_read_row_by_row_only_without_commas() -> 
     assert len(unsure.observed.interval) <= len(commas)  # read over its distinct cells
     assert unsure.errors[unsure.rows[1]] is not None  # 1.476: thousands or a decimal point?
     assert _rows(unsure, 16) == _rows(read_column(commas, "b12", decimal="auto"), 16)
+    ambiguous = pd.Series(["1.476 pmol/L", "160 pmol/L"] * 8, dtype=object)  # no mark shown
+    unshown = read_column(ambiguous, "b12", decimal="auto", per_row=True)
+    assert len(unshown.observed.interval) <= len(ambiguous)
+    assert unshown.errors[unshown.rows[0]] is not None
 
 
 def test_chunked_arrow_text_and_bytes_are_read_row_by_row_as_their_cells() -> None:

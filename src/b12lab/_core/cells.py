@@ -298,21 +298,32 @@ def _column_text(series: pd.Series) -> pa.Array | None:
 
 def _certain_decimal(strings: pa.Array, sample: pa.Array) -> Decimal:
     """The decimal mark :func:`_column_decimal` finds in the column's distinct cells, where a
-    sample of them and one look at the whole column's bytes prove it; else ``"auto"``.
+    sample of them and a look at the whole column's bytes prove it; else ``"auto"``.
 
     :func:`_column_decimal` gives :func:`decimal_of` every distinct number token, and
     ``decimal_of`` answers ``"."`` exactly when some token shows an unambiguous point and none
     an unambiguous comma. Where no cell holds a comma byte (in UTF-8 only the comma itself is
-    that byte), no token holds a comma: the answer is then ``"."`` exactly when some token
-    shows an unambiguous point, and a sampled cell is one of the column's cells, so a sample
-    whose tokens ``decimal_of`` reads as ``"."`` proves it. The same holds with the marks
-    swapped. A sample that shows neither mark proves nothing, nor does a comma elsewhere in a
-    column whose sample shows points: the column is then left to its distinct cells.
+    that byte), no token holds a comma: ``decimal_of`` then answers ``"."`` for any set of the
+    column's tokens exactly when one of them shows an unambiguous point. A sampled cell is one
+    of the column's cells, so one group of the sample's tokens that ``decimal_of`` reads as
+    ``"."`` proves the column's answer; the first such group ends the look. The same holds
+    with the marks swapped. A column with both marks or neither, or a sample that shows no
+    unambiguous mark, proves nothing: the column is then left to its distinct cells.
     """
-    shown = _shown_decimal(sample)
-    if shown == "auto" or _holds_byte(strings, "," if shown == "." else "."):
+    point, comma = _holds_byte(strings, "."), _holds_byte(strings, ",")
+    if point == comma:
         return "auto"
-    return shown
+    mark: Decimal = "." if point else ","
+    tokens = _number_tokens(sample)
+    for start in range(0, len(tokens), _TOKENS_AT_ONCE):
+        if decimal_of(tokens[start : start + _TOKENS_AT_ONCE]) == mark:
+            return mark
+    return "auto"
+
+
+_TOKENS_AT_ONCE = 64
+"""Sampled number tokens given to :func:`decimal_of` at a time: the usual column shows its
+mark in the first few, and reading all of a large sample's tokens in Python takes a while."""
 
 
 def _holds_byte(strings: pa.Array, mark: str) -> bool:
@@ -648,14 +659,15 @@ def _column_decimal(cells: npt.NDArray[Any]) -> Decimal:
     if cells.dtype.kind != "O" or not len(cells):
         return "auto"
     strings = _strings(cells)
-    return "auto" if strings is None else _shown_decimal(strings)
+    return "auto" if strings is None else decimal_of(_number_tokens(strings))
 
 
-def _shown_decimal(strings: pa.Array) -> Decimal:
-    """The decimal mark the number tokens of these texts show (:func:`decimal_of`)."""
+def _number_tokens(strings: pa.Array) -> list[str]:
+    """The distinct number tokens of these texts that hold a point or a comma."""
     tokens = pc.extract_regex(strings, RESULT_PATTERN).field("number").drop_null()
     separated = pc.filter(tokens, pc.match_substring_regex(tokens, "[.,]"))
-    return decimal_of(pc.unique(separated).to_pylist())
+    distinct: list[str] = pc.unique(separated).to_pylist()
+    return distinct
 
 
 def _pairs(
