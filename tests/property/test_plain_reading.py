@@ -19,7 +19,7 @@ from b12lab._core.cells import (
     _NUMBER,
     ROW_READING_FROM,
     ParsedColumn,
-    _digits_only,
+    _digit_numbers,
     _paired,
     _pairs,
     distinct_cells,
@@ -164,6 +164,85 @@ def test_rows_read_one_by_one_read_alike(
     assert _rows(by_row, len(texts)) == _rows(by_cell, len(texts))
 
 
+MARKED_CELLS = st.builds(
+    lambda sign, number, unit: f"{sign}{number}{unit}",
+    st.sampled_from(["", "<", "> ", "<="]),
+    st.sampled_from(["1.476", "1,476", "0,52", "12,5", "0.52", "12.5", "1.476,5", "1,476.5"])
+    | st.sampled_from(["1.5e2", "1,5E2", "2e3", "160", ",5", "1.234.567"]),
+    st.sampled_from(["", " pmol/L", " pg/mL", " umol/L", "pmol/L"]),
+)
+"""Cells whose decimal mark is plain, ambiguous (``1.476``, ``1,476``), a comma or grouped,
+with censoring, exponents and units."""
+
+
+@given(
+    analyte=st.sampled_from(["b12", "mma", "hcy", "folate"]),
+    texts=st.lists(
+        st.one_of(
+            MARKED_CELLS,
+            MARKED_CELLS,  # twice as likely: the marks are what this reading decides on
+            SIMPLE_CELLS,
+            st.sampled_from(["hemolysed", "see comment", "", "  ", "n/a"]) | st.none(),
+        ),
+        max_size=12,
+    ),
+    sample=st.sampled_from([1, 2, 3, 1 << 14]),
+    unit=st.none() | st.sampled_from(CONCENTRATION_UNITS),
+)
+def test_rows_read_one_by_one_with_the_decimal_mark_to_find_read_alike(
+    analyte: str, texts: list[str | None], sample: int, unit: str | None
+) -> None:
+    """With ``decimal="auto"`` the row-by-row reading decides the mark from a sample and the
+    whole column's bytes; it reads as the distinct cells do, whose mark comes from all of them.
+    Small samples leave cells unseen, as in a long column."""
+    series = pd.Series(texts, dtype=object)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cells_module, "_SAMPLE", sample)
+        by_row = read_column(series, analyte, unit, decimal="auto", per_row=True)
+    by_cell = read_column(series, analyte, unit, decimal="auto", per_row=False)
+    assert _rows(by_row, len(texts)) == _rows(by_cell, len(texts))
+
+
+def test_a_column_with_points_shown_is_read_row_by_row_only_without_commas() -> None:
+    """A sample showing decimal points settles ``"auto"`` only where no cell holds a comma."""
+    points = pd.Series(["12.5 pmol/L", "1.476 pmol/L", "<148 pmol/L", None] * 4, dtype=object)
+    by_row = read_column(points, "b12", decimal="auto", per_row=True)
+    assert len(by_row.observed.interval) > len(points)  # a cell per row
+    assert _rows(by_row, 16) == _rows(read_column(points, "b12", decimal="auto"), 16)
+    assert by_row.observed.interval.lo[by_row.rows[1]] == 1.476
+    commas = points.copy()
+    commas[15] = "0,52 pmol/L"  # unseen by a sample of 2: the column's mark is unknown
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cells_module, "_SAMPLE", 2)
+        unsure = read_column(commas, "b12", decimal="auto", per_row=True)
+    assert len(unsure.observed.interval) <= len(commas)  # read over its distinct cells
+    assert unsure.errors[unsure.rows[1]] is not None  # 1.476: thousands or a decimal point?
+    assert _rows(unsure, 16) == _rows(read_column(commas, "b12", decimal="auto"), 16)
+    ambiguous = pd.Series(["1.476 pmol/L", "160 pmol/L"] * 8, dtype=object)  # no mark shown
+    unshown = read_column(ambiguous, "b12", decimal="auto", per_row=True)
+    assert len(unshown.observed.interval) <= len(ambiguous)
+    assert unshown.errors[unshown.rows[0]] is not None
+
+
+def test_chunked_arrow_text_and_bytes_are_read_row_by_row_as_their_cells() -> None:
+    """Arrow-backed text in several chunks is read row by row; bytes are not text."""
+    chunks = pa.chunked_array(
+        [
+            pa.array(["1.5 pmol/L", None], pa.large_string()),
+            pa.array(["2.25 pmol/L", "3 pmol/L"], pa.large_string()),
+        ]
+    )
+    arrow = pd.Series(pd.arrays.ArrowExtensionArray(chunks))
+    for decimal in (".", "auto"):
+        by_row = read_column(arrow, "b12", decimal=decimal, per_row=True)
+        assert len(by_row.observed.interval) > 4
+        assert by_row.observed.interval.lo[by_row.rows].tolist()[2:] == [2.25, 3.0]
+    raw = pd.Series([b"12.5 pmol/L", "13.5 pmol/L"], dtype=object)
+    by_row = read_column(raw, "b12", per_row=True)
+    assert by_row.errors[by_row.rows[0]] is not None
+    assert _rows(by_row, 2) == _rows(read_column(raw, "b12", per_row=False), 2)
+
+
 def test_a_long_column_of_distinct_results_is_read_row_by_row() -> None:
     """The sample decides: distinct plain results get a cell per row, repeated ones share."""
     n = ROW_READING_FROM
@@ -203,10 +282,19 @@ def test_a_frame_read_row_by_row_classifies_alike(monkeypatch: pytest.MonkeyPatc
 UNITS = ["pmol/L", "pg/mL", "ng/L", "nmol/L"]
 
 
-@given(st.lists(st.text(alphabet="0123456789.e+- ", max_size=6), min_size=1, max_size=8))
-def test_digit_texts_are_found_as_the_pattern_finds_them(texts: list[str]) -> None:
-    """The look at the bytes says "all plain" exactly when the number pattern matches all."""
-    array = pa.array(texts, type=pa.string())
+@given(
+    st.lists(st.text(alphabet="0123456789.e+- ", max_size=6), min_size=1, max_size=8),
+    st.sampled_from([pa.string(), pa.large_string()]),
+)
+def test_digit_texts_are_found_as_the_pattern_finds_them(
+    texts: list[str], kind: pa.DataType
+) -> None:
+    """The look at the bytes and the cast read numbers exactly when the pattern matches all,
+    and read them as the cast does."""
+    array = pa.array(texts, type=kind)
     for text in (array, array.slice(1)):
         matched = pc.match_substring_regex(text, _NUMBER).to_pylist()
-        assert _digits_only(text) == (len(text) > 0 and all(matched))
+        numbers = _digit_numbers(text)
+        assert (numbers is not None) == (len(text) > 0 and all(matched))
+        if numbers is not None:
+            assert numbers.tolist() == pc.cast(text, pa.float64()).to_pylist()

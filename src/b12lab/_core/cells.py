@@ -166,9 +166,11 @@ def read_column(
 
     A text column whose cells are nearly all distinct gains nothing from finding its distinct
     cells: its plain results are read row by row (:func:`_read_rows`; ``per_row`` forces or
-    forbids it, ``None`` decides from a sample), the rest as above.
+    forbids it, ``None`` decides from a sample), the rest as above. With ``decimal="auto"`` it
+    is read so only where the column's mark is certain without its distinct cells
+    (:func:`_certain_decimal`).
     """
-    may = fast is not False and unit_values is None and decimal != "auto"
+    may = fast is not False and unit_values is None
     if may and (per_row or (per_row is None and _mostly_distinct(values))):
         read = _read_rows(values, analyte, unit, decimal)
         if read is not None:
@@ -227,13 +229,15 @@ def _read_rows(
     same cast, so the two readings agree (a test holds this). None when no row can be plain.
     """
     series = values if isinstance(values, pd.Series) else _object_series(values)
-    try:  # text and missing cells only (arrow-backed text is taken as it is)
-        strings = pa.array(series, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        strings = _strings(series.to_numpy(dtype=object))
+    strings = _column_text(series)
     if strings is None:
         return None
-    spellings = _sample_units(strings, analyte, unit)
+    sample = strings.take(pa.array(np.arange(0, len(strings), max(1, len(strings) // _SAMPLE))))
+    if decimal == "auto":
+        decimal = _certain_decimal(strings, sample)
+        if decimal == "auto":
+            return None
+    spellings = _sample_units(sample, analyte, unit)
     if not spellings:
         return None
     n = len(series)
@@ -264,13 +268,77 @@ def _unread(
         free = free & np.asarray(pc.ends_with(strings, suffix).fill_null(False), dtype=bool)
     rows = np.flatnonzero(free)
     text = strings if len(rows) == len(strings) else strings.take(pa.array(rows))
-    return rows, pc.utf8_slice_codeunits(text, 0, -len(suffix)) if suffix else text
+    if not suffix:
+        return rows, text
+    # Every text kept ends with the suffix's bytes: cutting them as bytes is cutting the suffix,
+    # and quicker than counting code points.
+    cut = pc.binary_slice(text.view(_BYTES[text.type]), 0, -len(suffix.encode()))
+    return rows, cut.view(text.type)
 
 
-def _sample_units(strings: pa.Array, analyte: str, unit: str | None) -> list[str | None]:
+_BYTES = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}
+
+
+def _column_text(series: pd.Series) -> pa.Array | None:
+    """The column's text cells as one arrow array, other cells null (as :func:`_strings` sees
+    them: arrow would take bytes for text), or None when none is text. Arrow-backed text is
+    taken as it is, its chunks joined."""
+    try:
+        strings = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _strings(series.to_numpy(dtype=object))
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if strings.type == pa.null():
+        return strings.cast(pa.string())
+    if strings.type not in _OFFSETS:
+        return _strings(series.to_numpy(dtype=object))
+    return strings
+
+
+def _certain_decimal(strings: pa.Array, sample: pa.Array) -> Decimal:
+    """The decimal mark :func:`_column_decimal` finds in the column's distinct cells, where a
+    sample of them and a look at the whole column's bytes prove it; else ``"auto"``.
+
+    :func:`_column_decimal` gives :func:`decimal_of` every distinct number token, and
+    ``decimal_of`` answers ``"."`` exactly when some token shows an unambiguous point and none
+    an unambiguous comma. Where no cell holds a comma byte (in UTF-8 only the comma itself is
+    that byte), no token holds a comma: ``decimal_of`` then answers ``"."`` for any set of the
+    column's tokens exactly when one of them shows an unambiguous point. A sampled cell is one
+    of the column's cells, so one group of the sample's tokens that ``decimal_of`` reads as
+    ``"."`` proves the column's answer; the first such group ends the look. The same holds
+    with the marks swapped. A column with both marks or neither, or a sample that shows no
+    unambiguous mark, proves nothing: the column is then left to its distinct cells.
+    """
+    point, comma = _holds_byte(strings, "."), _holds_byte(strings, ",")
+    if point == comma:
+        return "auto"
+    mark: Decimal = "." if point else ","
+    tokens = _number_tokens(sample)
+    for start in range(0, len(tokens), _TOKENS_AT_ONCE):
+        if decimal_of(tokens[start : start + _TOKENS_AT_ONCE]) == mark:
+            return mark
+    return "auto"
+
+
+_TOKENS_AT_ONCE = 64
+"""Sampled number tokens given to :func:`decimal_of` at a time: the usual column shows its
+mark in the first few, and reading all of a large sample's tokens in Python takes a while."""
+
+
+def _holds_byte(strings: pa.Array, mark: str) -> bool:
+    """Whether any text holds the ASCII ``mark``, looked for in the array's data bytes (the
+    bytes of null or sliced-off texts count too, which can only say yes where no text does)."""
+    if strings.type in _OFFSETS:
+        data_buffer = strings.buffers()[2]
+        data = b"" if data_buffer is None else data_buffer
+        return bool((np.frombuffer(data, dtype=np.uint8) == ord(mark)).any())
+    return bool(pc.any(pc.match_substring(strings, mark)).as_py())
+
+
+def _sample_units(sample: pa.Array, analyte: str, unit: str | None) -> list[str | None]:
     """The unit spellings of the plain cells in a sample that convert for the analyte (None for
     the column's own unit, taken by bare numbers)."""
-    sample = strings.take(pa.array(np.arange(0, len(strings), max(1, len(strings) // _SAMPLE))))
     parts = _plain_parts(sample)
     written = pc.filter(parts.written, pa.array(parts.valid))
     seen = [str(u) for u in pc.unique(written).to_pylist() if u]
@@ -284,10 +352,11 @@ def _sample_units(strings: pa.Array, analyte: str, unit: str | None) -> list[str
 def _plain_numbers(text: pa.Array, decimal: Decimal) -> npt.NDArray[np.float64]:
     """Each text as a number where it is plain digits (NaN elsewhere), as :func:`_read_plain`
     reads the number of a plain cell."""
-    if _digits_only(text):
-        plain = np.ones(len(text), dtype=bool)
-    else:
-        plain = np.asarray(pc.match_substring_regex(text, _NUMBER).fill_null(False), dtype=bool)
+    numbers = _digit_numbers(text)
+    if numbers is not None:
+        ambiguous = _ambiguous(text, decimal)
+        return np.where(ambiguous, np.nan, numbers) if ambiguous.any() else numbers
+    plain = np.asarray(pc.match_substring_regex(text, _NUMBER).fill_null(False), dtype=bool)
     plain &= ~_ambiguous(text, decimal)
     if plain.all():
         return np.asarray(pc.cast(text, pa.float64()), dtype=np.float64)
@@ -297,24 +366,45 @@ def _plain_numbers(text: pa.Array, decimal: Decimal) -> npt.NDArray[np.float64]:
     return np.where(plain, numbers, np.nan)
 
 
-def _digits_only(text: pa.Array) -> bool:
-    """Whether every text matches ``_NUMBER`` (digits, at most one point between digits),
-    looked for in the array's bytes: quicker than the pattern when, as usual, all do."""
-    if not len(text) or text.null_count or text.type != pa.string():
+def _digit_numbers(text: pa.Array) -> npt.NDArray[np.float64] | None:
+    """Each text's number when every text matches ``_NUMBER`` (digits, at most one point
+    between digits), else None: quicker than the pattern when, as usual, all do.
+
+    The array's bytes show that every text is digits and points, neither empty nor starting or
+    ending with a point; the cast then refuses exactly the texts with two points (it must read
+    a text to its end, and stops at a second point), so a cast that succeeds read only texts
+    the pattern matches, and read them as the cast of :func:`_plain_numbers` does.
+    """
+    if not _digit_bytes(text):
+        return None
+    try:
+        return np.asarray(pc.cast(text, pa.float64()), dtype=np.float64)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _digit_bytes(text: pa.Array) -> bool:
+    """Whether every text is digits and points, not empty, with no point first or last."""
+    if not len(text) or text.null_count or text.type not in _OFFSETS:
         return False
     _, offsets_buffer, data_buffer = text.buffers()
     if data_buffer is None:
         return False
     first = text.offset
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[first : first + len(text) + 1]
+    offsets = np.frombuffer(offsets_buffer, dtype=_OFFSETS[text.type])[
+        first : first + len(text) + 1
+    ]
     if (np.diff(offsets) <= 0).any():  # an empty text
         return False
     data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    if ((data < ord(".")) | (data > ord("9")) | (data == ord("/"))).any():
+    if data.min() < ord(".") or data.max() > ord("9") or (data == ord("/")).any():
         return False
-    points = pc.count_substring(text, ".")
-    edge = pc.or_(pc.starts_with(text, "."), pc.ends_with(text, "."))
-    return bool(pc.max(points).as_py() <= 1 and not pc.any(edge).as_py())
+    starts = offsets[:-1] - offsets[0]
+    ends = offsets[1:] - offsets[0] - 1
+    return not ((data[starts] == ord(".")).any() or (data[ends] == ord(".")).any())
+
+
+_OFFSETS = {pa.string(): np.int32, pa.large_string(): np.int64}
 
 
 def _merged(
@@ -359,7 +449,8 @@ def _merged(
 
 def _after_blanks(texts: npt.NDArray[np.object_], n: int) -> npt.NDArray[np.object_]:
     """``n`` empty texts, then ``texts``."""
-    padded = np.full(n + len(texts), "", dtype=object)
+    padded = np.empty(n + len(texts), dtype=object)
+    padded.fill("")  # several times quicker than np.full for an object array
     padded[n:] = texts
     return padded
 
@@ -568,11 +659,15 @@ def _column_decimal(cells: npt.NDArray[Any]) -> Decimal:
     if cells.dtype.kind != "O" or not len(cells):
         return "auto"
     strings = _strings(cells)
-    if strings is None:
-        return "auto"
+    return "auto" if strings is None else decimal_of(_number_tokens(strings))
+
+
+def _number_tokens(strings: pa.Array) -> list[str]:
+    """The distinct number tokens of these texts that hold a point or a comma."""
     tokens = pc.extract_regex(strings, RESULT_PATTERN).field("number").drop_null()
     separated = pc.filter(tokens, pc.match_substring_regex(tokens, "[.,]"))
-    return decimal_of(pc.unique(separated).to_pylist())
+    distinct: list[str] = pc.unique(separated).to_pylist()
+    return distinct
 
 
 def _pairs(
@@ -586,7 +681,9 @@ def _pairs(
     if len(unit_cells) == 1 and unit_keys.min(initial=0) >= 0 and keys.min(initial=0) >= 0:
         # One unit in every row and no missing value: the pairs are the values, in their order.
         spelled = "" if _is_empty(unit_cells[0]) else str(unit_cells[0]).strip()
-        return keys, cells, np.full(len(cells), spelled or default, dtype=object)
+        units = np.empty(len(cells), dtype=object)
+        units.fill(spelled or default)  # np.full would drop a trailing NUL, as numpy text does
+        return keys, cells, units
     return _paired(keys, cells, unit_keys, unit_cells, default)
 
 
