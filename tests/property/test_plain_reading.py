@@ -298,3 +298,10 @@ def test_digit_texts_are_found_as_the_pattern_finds_them(
         assert (numbers is not None) == (len(text) > 0 and all(matched))
         if numbers is not None:
             assert numbers.tolist() == pc.cast(text, pa.float64()).to_pylist()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_unit_ending_in_nul_is_refused_by_both_readings(fast: bool) -> None:
+    """numpy text drops a trailing NUL; the unit must reach the unit reader as it was given."""
+    read = read_column(pd.Series([float(i) for i in range(40)]), "b12", "pmol/L\x00", fast=fast)
+    assert all(isinstance(error, b12lab.UnknownUnitError) for error in read.errors[:40])

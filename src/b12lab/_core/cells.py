@@ -519,6 +519,13 @@ A unit joined to the number may not start with ``e`` (``160e5`` is an exponent).
 _AMBIGUOUS_POINT = r"^[1-9][0-9]{0,2}\.[0-9]{3}$"
 
 
+def _repeated(unit: str | None, size: int) -> npt.NDArray[np.object_]:
+    """``unit`` for each cell; np.full would drop a trailing NUL, as numpy text does."""
+    given = np.empty(size, dtype=object)
+    given.fill(unit)
+    return given
+
+
 def _read_plain(
     table: _Table,
     cells: npt.NDArray[Any],
@@ -529,7 +536,7 @@ def _read_plain(
 ) -> npt.NDArray[np.bool_]:
     """Fill ``table`` for the plain cells; return the mask of cells left for :func:`read_cell`."""
     size = len(cells)
-    given = units if units is not None else np.full(size, unit, dtype=object)
+    given = units if units is not None else _repeated(unit, size)
     if cells.dtype.kind in "fiu":
         values = cells.astype(np.float64)
         signs = np.full(size, "", dtype=object)
