@@ -887,7 +887,6 @@ def _classify_file(
     make_record: Callable[[Progress], dict[str, Any]],
 ) -> int:
     from b12lab._core.frame import classify_frame
-    from b12lab._io.prefetch import prefetched
     from b12lab._io.writing import writer
 
     progress = Progress(total_bytes=args.input.stat().st_size)
@@ -899,20 +898,19 @@ def _classify_file(
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", B12LabWarning)
-        with prefetched(_inputs(args)) as chunks:  # the next chunk read meanwhile
-            for chunk in chunks:
-                _stop_if_terminated()
-                grouped = args.long or args.omop
-                if grouped:
-                    visits = (_classify_omop if args.omop else _classify_long)(args, chunk, options)
-                    result = _uncited(visits)  # counted by error code, written citing lines
-                else:
-                    result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
-                progress.rows_in += len(chunk.frame)
-                _count(progress, result, chunk.consumed)
-                output.write(visits if grouped else _with_lines(result, chunk))
-                if show is not None:
-                    show()
+        for chunk in _inputs(args):
+            _stop_if_terminated()
+            grouped = args.long or args.omop
+            if grouped:
+                visits = (_classify_omop if args.omop else _classify_long)(args, chunk, options)
+                result = _uncited(visits)  # counted by error code, written citing lines
+            else:
+                result = classify_frame(chunk.frame, row_errors=chunk.errors, **options)
+            progress.rows_in += len(chunk.frame)
+            _count(progress, result, chunk.consumed)
+            output.write(visits if grouped else _with_lines(result, chunk))
+            if show is not None:
+                show()
         _stop_if_terminated()  # the output is not committed
         progress.warnings = list(dict.fromkeys(str(w.message) for w in caught))
         output.record = record_json(make_record(progress))
