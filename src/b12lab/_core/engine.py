@@ -284,6 +284,9 @@ def _past(
     On the edge, a closed end belongs where the edge does; an open lower end lies just above the
     edge (past it), an open upper end just below (not past it).
     """
+    if open_end is None and isinstance(to_upper, (bool, np.bool_)):  # one closure: one compare
+        closed: BoolArray = values >= edge if to_upper else values > edge
+        return closed
     on_edge = values == edge
     owner = to_upper if open_end is None else np.where(open_end, above, to_upper)
     past: BoolArray = (values > edge) | (on_edge & owner)
