@@ -312,8 +312,11 @@ def _namespace(
         codes[name] = np.full(n, engine.MISSING, dtype=np.int16)
     strata = {}
     spans = {}
+    chosen: dict[tuple[engine.Stratum, ...], IntArray] = {}  # variables often share strata
     for name, variable in variables.items():
-        strata[name] = engine.stratum_index(variable, context)
+        if variable.strata not in chosen:
+            chosen[variable.strata] = engine.stratum_index(variable, context)
+        strata[name] = chosen[variable.strata]
         codes[name], low, high = _variable_codes(variable, observed.get(name), strata[name], n)
         if reported and name in reported:
             own, bands = reported[name]
