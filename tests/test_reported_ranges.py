@@ -411,3 +411,36 @@ def test_dask_partitions_band_against_their_rows_ranges() -> None:
     expected = b12lab.classify_frame(ROWS, **options)  # type: ignore[arg-type]
     assert list(got["b12lab_mma_range_source"]) == list(expected["b12lab_mma_range_source"])
     assert list(got["b12lab_error"]) == list(expected["b12lab_error"])
+
+
+def test_a_range_past_the_plausible_limits_in_its_unit_is_refused() -> None:
+    """ "0-280" beside a result in µmol/L is a range in nmol/L given without its unit: read as
+    written it would call nearly every result normal."""
+    with pytest.raises(InvalidValueError, match=r"'0-280 µmol/L' cannot be used: it lies outside"):
+        b12lab.classify(mma="0.21 umol/L", reference_ranges={"mma": "0-280"})
+    with pytest.raises(InvalidValueError, match="outside the plausible limits"):
+        b12lab.classify(hcy="12 umol/L", reference_ranges={"hcy": "<=1500"})
+    assert _mma("210 nmol/L", "0-280").band == "normal"  # the result's own unit: plausible
+    assert _mma("0.21 umol/L", "0-280 nmol/L").band == "normal"  # the range's own unit
+
+
+def test_a_frame_refuses_an_implausible_range_only_where_it_is_read_so() -> None:
+    rows = pd.DataFrame(
+        {
+            "mma": ["0.21 umol/L", "210 nmol/L", "0.21 umol/L", "0.52 umol/L", None],
+            "mma_range": ["0-280", "0-280", "0-280 nmol/L", "0-0.40", "0-280"],
+        }
+    )
+    out = b12lab.classify_frame(rows, reference_ranges={"mma": "mma_range"})
+    errors = out["b12lab_error"].astype(str).tolist()
+    assert errors[0].startswith("invalid_value: mma: the reported reference range '0-280 µmol/L'")
+    assert errors[1:] == ["", "", "", ""]
+    assert out["b12lab_category"].astype(str).tolist()[0] == ""
+    assert out["b12lab_mma_band"].astype(str).tolist()[1:4] == ["normal", "normal", "high"]
+    with pytest.raises(InvalidValueError) as refused:
+        b12lab.classify(mma="0.21 umol/L", reference_ranges={"mma": "0-280"})
+    assert errors[0] == f"{refused.value.code}: {refused.value}"
+    for position in range(1, 4):
+        cells = rows.iloc[position]
+        single = b12lab.classify(mma=cells["mma"], reference_ranges={"mma": cells["mma_range"]})
+        assert out["b12lab_category"].iloc[position] == single.category.value

@@ -36,7 +36,12 @@ from b12lab._core.measurements import Measurement
 from b12lab._core.numerals import Decimal
 from b12lab._core.observations import Observed, from_numbers
 from b12lab._core.policy import Policy
-from b12lab._core.reported_ranges import RangeColumn, band_map, read_ranges
+from b12lab._core.reported_ranges import (
+    RangeColumn,
+    band_map,
+    read_ranges,
+    without_implausible,
+)
 from b12lab._core.table_schema import AGE_UNIT
 from b12lab.errors import B12LabError, ImplausibleValueError
 
@@ -203,7 +208,10 @@ def _ranges(
     result (a range for bands it may not replace is not used, only noted)."""
     analyte = results.observed.analyte
     column = read_ranges(inputs.reference_ranges[analyte], analyte, inputs.decimal)
-    if band_map(policy, analyte) is not None and column.errors:
+    if band_map(policy, analyte) is None:
+        return column
+    column = without_implausible(column, results.observed, policy)
+    if column.errors:
         own = _codes(column.errors)
         used = (column.rows >= 0) & results.observed.present
         errors.add(np.where(used, own[column.rows], -1), column.errors)

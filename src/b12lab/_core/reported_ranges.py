@@ -56,6 +56,7 @@ __all__ = [
     "not_used_note",
     "parse_range",
     "read_ranges",
+    "without_implausible",
 ]
 
 _NUMBER = r"[+-]?[0-9][0-9.,]*"
@@ -192,6 +193,51 @@ def read_ranges(
     )
     rows = np.where((codes >= 0) & ~np.append(empty, True)[codes], codes, -1).astype(np.intp)
     return RangeColumn(analyte, ranges, errors, rows)
+
+
+def without_implausible(column: RangeColumn, observed: Observed, policy: Policy) -> RangeColumn:
+    """The ranges whose limits, read in their unit (one without a unit: each result's unit),
+    lie past the analyte's plausibility limits made unreadable for those rows, with the reason.
+
+    ``0-280`` given without its unit beside results in µmol/L is a range in nmol/L: read as
+    written, it would call nearly every result normal. A limit above the highest plausible
+    result, or an upper limit below the lowest, says the range is not in the unit it is read in.
+    """
+    limits = policy.absolute(column.analyte)
+    given = column.rows >= 0
+    if limits is None or not observed.units or not given.any():
+        return column
+    to_canonical = conversion_factor(column.analyte, limits.unit)
+    highest = np.inf if limits.upper is None else limits.upper * to_canonical
+    lowest = -np.inf if limits.lower is None else limits.lower * to_canonical
+    cell = observed.rows if observed.rows is not None else np.arange(len(given), dtype=np.intp)
+    width = len(observed.units)
+    unit = np.maximum(observed.unit_codes[cell].astype(np.int64), 0)
+    pair = np.where(given, column.rows.astype(np.int64) * width + unit, -1)
+    ranges, errors, rows = list(column.ranges), list(column.errors), column.rows.copy()
+    for value in np.unique(pair[given]).tolist():
+        found = ranges[value // width]
+        if found is None:
+            continue
+        spelled = found.unit or observed.units[value % width]
+        factor = conversion_factor(column.analyte, spelled)
+        ends = [limit * factor for limit in (found.low, found.high) if np.isfinite(limit)]
+        if all(end <= highest for end in ends) and not found.high * factor < lowest:
+            continue
+        shown = found.text(spelled)
+        errors.append(
+            InvalidValueError(
+                f"{column.analyte}: the reported reference range {shown!r} cannot be used: it "
+                f"lies outside the plausible limits ({policy.plausibility_source(column.analyte)})"
+                "; check the range's unit, or write it in the range",
+                analyte=column.analyte,
+                value=shown,
+                expected=_FORMS,
+            )
+        )
+        ranges.append(None)
+        rows[pair == value] = len(ranges) - 1
+    return RangeColumn(column.analyte, ranges, errors, rows)
 
 
 def band_map(policy: Policy, analyte: str) -> tuple[int, int, int] | None:
