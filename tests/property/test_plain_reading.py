@@ -305,3 +305,13 @@ def test_a_unit_ending_in_nul_is_refused_by_both_readings(fast: bool) -> None:
     """numpy text drops a trailing NUL; the unit must reach the unit reader as it was given."""
     read = read_column(pd.Series([float(i) for i in range(40)]), "b12", "pmol/L\x00", fast=fast)
     assert all(isinstance(error, b12lab.UnknownUnitError) for error in read.errors[:40])
+
+
+def test_a_column_with_no_decimal_mark_at_all_is_read_row_by_row_under_auto() -> None:
+    """Whole numbers (with words, censoring, exponents and gaps) read alike with any mark."""
+    whole = pd.Series([f"{100 + i} pmol/L" for i in range(ROW_READING_FROM)], dtype=object)
+    whole[[3, 5, 7, 9]] = ["<148 pmol/L", "hemolysed", None, "2e3 pmol/L"]
+    by_row = read_column(whole, "b12", decimal="auto")
+    assert len(by_row.observed.interval) > len(whole)  # a cell per row
+    by_cell = read_column(whole, "b12", decimal="auto", per_row=False)
+    assert _rows(by_row, len(whole)) == _rows(by_cell, len(whole))

@@ -307,11 +307,15 @@ def _certain_decimal(strings: pa.Array, sample: pa.Array) -> Decimal:
     column's tokens exactly when one of them shows an unambiguous point. A sampled cell is one
     of the column's cells, so one group of the sample's tokens that ``decimal_of`` reads as
     ``"."`` proves the column's answer; the first such group ends the look. The same holds
-    with the marks swapped. A column with both marks or neither, or a sample that shows no
-    unambiguous mark, proves nothing: the column is then left to its distinct cells.
+    with the marks swapped. A column with neither mark reads alike with either (its answer would
+    be ``"auto"``, which reads such cells as ``"."`` does), so ``"."`` is returned for it. A
+    column with both marks, or a sample that shows no unambiguous mark, proves nothing: the
+    column is then left to its distinct cells.
     """
     point, comma = _holds_byte(strings, "."), _holds_byte(strings, ",")
-    if point == comma:
+    if not (point or comma):  # no mark anywhere: every mark reads these cells alike
+        return "."
+    if point and comma:
         return "auto"
     mark: Decimal = "." if point else ","
     tokens = _number_tokens(sample)
