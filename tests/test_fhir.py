@@ -382,6 +382,20 @@ def test_a_subject_contained_in_its_observation_never_joins_two_observations() -
     assert [e["resource"].get("subject") for e in valid(result)["entry"]] == [None, None]
 
 
+def test_a_patient_contained_in_its_observation_gives_that_observations_age_and_sex() -> None:
+    """MMA 0.44 µmol/L is normal from 65 (0.46) and high below (0.40) in generic-us-lab@2."""
+    older = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1950-02-01"}
+    younger = {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1990-02-01"}
+    first = observation("a", "13964-2", 0.44, "umol/L", subject="#p", contained=[older])
+    second = observation("b", "13964-2", 0.44, "umol/L", subject="#p", contained=[younger])
+    elsewhere = observation("c", "13964-2", 0.44, "umol/L", subject="#q", contained=[older])
+    result = fhir.classify_bundle(bundle(first, second, elsewhere))
+    assert list(result["age"]) == [74, 34, None]
+    assert list(result["sex"]) == ["female", "male", None]
+    assert list(result["b12lab_mma_band"]) == ["normal", "high", "high"]
+    assert [e["resource"].get("subject") for e in valid(result)["entry"]] == [None, None, None]
+
+
 def test_loinc_by_its_oid_is_loinc_and_a_local_coding_first_is_passed_over() -> None:
     by_oid = observation("b", "2132-9", 160)
     by_oid["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.1"

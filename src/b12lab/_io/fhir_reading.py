@@ -25,8 +25,9 @@ What is read, and how:
 * ``referenceRange`` becomes text (``"0.00-0.40 umol/L"``, or its ``text``), read by
   ``classify_long`` only with ``use_reported_ranges``;
 * a ``Patient`` in the same input gives ``sex`` (``gender`` male or female) and ``age`` (whole
-  years from a full ``birthDate`` to the collection date); contained resources are not read,
-  and a ``subject`` that refers to one (``#p``) is read as no subject.
+  years from a full ``birthDate`` to the collection date); so does a Patient contained in the
+  Observation that its ``subject`` refers to (``#p``), for that Observation alone: such a
+  ``subject`` is read as no subject, since ``#p`` names nothing outside its Observation.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def _row(
         "error": "",
         "note": "",
     }
-    row |= _context(patients.get(subject or ""), when)
+    row |= _context(patients.get(subject or "") or _contained_patient(resource), when)
     if code is None:  # not a test b12lab reads: ignored (and counted) by classify_long
         return row, when, code
     status = str(resource.get("status") or "")
@@ -400,6 +401,23 @@ def _subject(resource: Resource) -> str | None:
     identifier = subject.get("identifier")
     if isinstance(identifier, Mapping) and identifier.get("value"):
         return f"{identifier.get('system') or ''}|{identifier['value']}"
+    return None
+
+
+def _contained_patient(resource: Resource) -> Resource | None:
+    """The Patient contained in the Observation that its ``subject`` refers to (``#p``): it
+    gives that Observation's sex and age, though it joins no other Observation."""
+    subject = resource.get("subject")
+    reference = subject.get("reference") if isinstance(subject, Mapping) else None
+    contained = resource.get("contained")
+    if not isinstance(reference, str) or not reference.startswith("#"):
+        return None
+    for item in contained if isinstance(contained, list) else ():
+        if not isinstance(item, Mapping) or item.get("resourceType") != "Patient":
+            continue
+        if f"#{item.get('id')}" == reference:
+            found: Resource = item
+            return found
     return None
 
 
