@@ -113,13 +113,7 @@ def test_numbers_are_written_without_spurious_digits() -> None:
 def test_datetime_wins_over_the_date_and_a_date_alone_is_midnight() -> None:
     frame = _rows(
         _b12(160.0, measurement_datetime="2024-03-01T08:10"),
-        {
-            **_b12(None, measurement_datetime="2024-03-01T08:10"),
-            "measurement_concept_id": 0,
-            "measurement_source_value": "13964-2",
-            "value_as_number": 0.52,
-            "unit_source_value": "umol/L",
-        },
+        _mma(0.52, 1, measurement_concept_id=0, measurement_datetime="2024-03-01T08:10"),
         _b12(420.0, day="2024-03-20"),
     )
     out = classify_measurements(frame)
@@ -547,13 +541,7 @@ def test_times_with_offsets_are_compared_in_utc_and_dates_are_midnight_utc() -> 
 def test_text_times_with_different_offsets_are_one_collection_if_the_same_instant() -> None:
     frame = _rows(
         _b12(160.0, measurement_datetime="2024-03-31T08:10+01:00"),
-        {
-            **_b12(None, measurement_datetime="2024-03-31T09:10+02:00"),
-            "measurement_concept_id": 0,
-            "measurement_source_value": "13964-2",
-            "value_as_number": 0.52,
-            "unit_source_value": "umol/L",
-        },
+        _mma(0.52, 1, measurement_concept_id=0, measurement_datetime="2024-03-31T09:10+02:00"),
     )
     out = classify_measurements(frame)
     assert len(out) == 1

@@ -150,23 +150,12 @@ def _effective(row: Mapping[str, Any]) -> dict[str, Any]:
 def _notes(row: Mapping[str, Any]) -> list[str]:
     """The rule, the reasons, the flags, the notes and the tables' caveats, each a note of its
     own."""
-    notes = []
-    rule = _text(row.get(f"{PREFIX}rule"))
-    if rule:
-        notes.append(f"rule: {rule}")
-    reasons = _text(row.get(f"{PREFIX}reasons"))
-    if reasons:
-        notes.append(reasons)
-    flags = _text(row.get(f"{PREFIX}flags"))
-    if flags:
-        notes.append(f"flags: {flags}")
-    extra = _text(row.get(f"{PREFIX}notes"))
-    if extra:
-        notes.append(extra)
-    caveats = _text(row.get(f"{PREFIX}caveats"))
-    if caveats:
-        notes.append(caveats)
-    return notes
+    texts = ((label, _text(row.get(f"{PREFIX}{column}"))) for column, label in _NOTED)
+    return [f"{label}{text}" for label, text in texts if text]
+
+
+_NOTED = (("rule", "rule: "), ("reasons", ""), ("flags", "flags: "), ("notes", ""), ("caveats", ""))
+"""The columns written as notes, in order, and the label each note starts with."""
 
 
 def _components(row: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ export, :func:`b12lab.classify_long`), and compared under a second table with
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from b12lab._io.report_html import page
 from b12lab._io.report_plots import distribution_svg, require_matplotlib
 from b12lab._io.report_summary import Summary, summarize
 from b12lab._io.run_record import Counts, file_sha256, run_record
-from b12lab._io.writing import _umask
+from b12lab._io.writing import replace_whole
 from b12lab.errors import B12LabError, B12LabWarning, InputFileError
 from b12lab.tables import Table
 
@@ -216,22 +215,8 @@ def _distinct(caught: list[warnings.WarningMessage]) -> list[Warning]:
 
 
 def write_text(path: Path, text: str) -> Path:
-    """``text`` to ``path`` through a temporary file in the same folder, then renamed: the
-    file appears whole or not at all, with the permissions the umask gives a new file (the
-    temporary file is private until then)."""
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:  # named by the file asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """``text`` (UTF-8) to ``path``, appearing whole or not at all (see :func:`replace_whole`)."""
+    return replace_whole(path, text.encode("utf-8"))
 
 
 def _version() -> str:

@@ -40,6 +40,7 @@ __all__ = [
     "is_stream",
     "neutralize_formulas",
     "output_format",
+    "replace_whole",
     "write_whole",
     "writer",
 ]
@@ -202,16 +203,26 @@ def write_whole(path: Path | None, data: bytes, stdout: Callable[[], IO[bytes]])
         with open(path, "wb", buffering=0) as stream:
             write_all(stream, data)
         return
-    target = Path(os.path.realpath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    replace_whole(Path(os.path.realpath(path)), data)
+
+
+def replace_whole(path: Path, data: bytes) -> Path:
+    """``data`` to ``path`` through a temporary file in the same folder, then renamed: the
+    file appears whole or not at all, with the permissions the umask gives a new file (the
+    temporary file is private until then). A failure names ``path``, not the temporary file."""
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, target)
+        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return path
 
 
 def _umask() -> int:
